@@ -1,0 +1,1 @@
+"""Agents: personas, populations, decision types, scripted strategies and prompt rendering (no I/O, no model calls)."""

@@ -1,0 +1,263 @@
+"""What a decision is: the action schema (ActionSpec), a batch of requests and the batch of answers.
+
+These types are the contract between scenarios (which ask), policies (which answer, scripted or LLM)
+and the engine (which routes batches to shards and records the answers). They hold columns, not
+objects, so that a million decisions stay a handful of numpy arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ChoiceField(_Frozen):
+    """Pick one of a few labelled options; the recorded value is the option's index."""
+
+    kind: Literal["choice"] = "choice"
+    name: str
+    options: tuple[str, ...] = Field(min_length=2)
+    description: str = ""
+
+
+class NumberField(_Frozen):
+    """A number in [minimum, maximum]; integer=True rounds to whole units."""
+
+    kind: Literal["number"] = "number"
+    name: str
+    minimum: float
+    maximum: float
+    integer: bool = False
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NumberField:
+        if not self.minimum <= self.maximum:
+            raise ValueError(f"field {self.name!r}: minimum {self.minimum} > maximum {self.maximum}")
+        return self
+
+
+class TextField(_Frozen):
+    """Short free text (a justification, an argument, a strategy)."""
+
+    kind: Literal["text"] = "text"
+    name: str
+    max_chars: int = Field(default=400, gt=0)
+    description: str = ""
+
+
+ActionField = Annotated[ChoiceField | NumberField | TextField, Field(discriminator="kind")]
+
+
+class ActionSpecError(ValueError):
+    """A reply that does not fit the ActionSpec."""
+
+
+class ActionSpec(_Frozen):
+    """The schema of one kind of decision, with the fallback used when no valid answer comes back.
+
+    A spec with a single choice field is asked as a plain choice (one constrained token on vLLM);
+    anything else becomes a JSON object schema. `bounds` are per-decision limits for number fields
+    (e.g. a donor cannot give more than it has) carried in the batch, not in the spec.
+    """
+
+    name: str
+    fields: tuple[ActionField, ...] = Field(min_length=1)
+    fallback: dict[str, Any]
+    max_tokens: int = Field(default=64, gt=0)
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+
+    @model_validator(mode="after")
+    def _fallback_fits(self) -> ActionSpec:
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"spec {self.name!r}: duplicate field names {names}")
+        self.validate_reply(self.fallback)
+        return self
+
+    @property
+    def is_single_choice(self) -> bool:
+        return len(self.fields) == 1 and self.fields[0].kind == "choice"
+
+    def field(self, name: str) -> ChoiceField | NumberField | TextField:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def json_schema(self) -> dict[str, Any]:
+        """JSON schema for structured outputs (`response_format=json_schema`)."""
+        props: dict[str, Any] = {}
+        for f in self.fields:
+            if f.kind == "choice":
+                props[f.name] = {"type": "string", "enum": list(f.options)}
+            elif f.kind == "number":
+                props[f.name] = {
+                    "type": "integer" if f.integer else "number",
+                    "minimum": f.minimum,
+                    "maximum": f.maximum,
+                }
+            else:
+                props[f.name] = {"type": "string", "maxLength": f.max_chars}
+            if f.description:
+                props[f.name]["description"] = f.description
+        return {
+            "type": "object",
+            "properties": props,
+            "required": [f.name for f in self.fields],
+            "additionalProperties": False,
+        }
+
+    def validate_reply(
+        self, reply: dict[str, Any], bounds: dict[str, tuple[float, float]] | None = None
+    ) -> dict[str, Any]:
+        """Check a parsed reply (option labels, numbers, text) and return it in canonical form:
+        choice → option index, number → float (rounded when integer), text → str.
+        `bounds` narrows number fields per decision. Raises ActionSpecError naming the field."""
+        if not isinstance(reply, dict):
+            raise ActionSpecError(f"{self.name}: expected an object, got {type(reply).__name__}")
+        extra = set(reply) - {f.name for f in self.fields}
+        if extra:
+            raise ActionSpecError(f"{self.name}: unexpected field(s) {sorted(extra)}")
+        out: dict[str, Any] = {}
+        for f in self.fields:
+            if f.name not in reply:
+                raise ActionSpecError(f"{self.name}: missing field {f.name!r}")
+            value = reply[f.name]
+            if f.kind == "choice":
+                if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+                    if not 0 <= int(value) < len(f.options):
+                        raise ActionSpecError(f"{self.name}.{f.name}: option index {value} out of range")
+                    out[f.name] = int(value)
+                    continue
+                label = str(value).strip()
+                if label not in f.options:
+                    raise ActionSpecError(f"{self.name}.{f.name}: {value!r} is not one of {list(f.options)}")
+                out[f.name] = f.options.index(label)
+            elif f.kind == "number":
+                if isinstance(value, bool):
+                    raise ActionSpecError(f"{self.name}.{f.name}: expected a number, got a boolean")
+                try:
+                    number = float(value)
+                except (TypeError, ValueError):
+                    raise ActionSpecError(f"{self.name}.{f.name}: {value!r} is not a number") from None
+                lo, hi = (bounds or {}).get(f.name, (f.minimum, f.maximum))
+                lo, hi = max(lo, f.minimum), min(hi, f.maximum)
+                if not math.isfinite(number) or not lo - 1e-9 <= number <= hi + 1e-9:
+                    raise ActionSpecError(f"{self.name}.{f.name}: {number} outside [{lo}, {hi}]")
+                out[f.name] = float(round(number)) if f.integer else min(max(number, lo), hi)
+            else:
+                text = "" if value is None else str(value)
+                out[f.name] = text[: f.max_chars]
+        return out
+
+
+def _column_dtype(f: ChoiceField | NumberField | TextField) -> Any:
+    return {"choice": np.int16, "number": np.float64, "text": object}[f.kind]
+
+
+@dataclass
+class DecisionBatch:
+    """Many decisions of one kind in one step, as columns.
+
+    `obs` holds scenario-defined per-decision arrays (first axis = decision); `context` holds
+    batch-wide constants (round number, payoffs). The scheduler fills `policies` (codes into the
+    run's policy names, unless the scenario set them) and `seeds` (one 64-bit seed per decision,
+    derived from the root seed and the step, so answers do not depend on sharding).
+    """
+
+    spec: ActionSpec
+    agent_ids: np.ndarray
+    obs: dict[str, np.ndarray] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    policies: np.ndarray | None = None
+    seeds: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.agent_ids = np.asarray(self.agent_ids, dtype=np.int64)
+        n = len(self.agent_ids)
+        for key, column in self.obs.items():
+            if len(column) != n:
+                raise ValueError(f"{self.spec.name}: obs[{key!r}] has {len(column)} rows, expected {n}")
+
+    def __len__(self) -> int:
+        return len(self.agent_ids)
+
+    def take(self, index: np.ndarray) -> DecisionBatch:
+        """The sub-batch at `index` (used to route decisions to shards and policies)."""
+        return DecisionBatch(
+            spec=self.spec,
+            agent_ids=self.agent_ids[index],
+            obs={k: v[index] for k, v in self.obs.items()},
+            context=self.context,
+            policies=None if self.policies is None else self.policies[index],
+            seeds=None if self.seeds is None else self.seeds[index],
+        )
+
+    def uniforms(self) -> np.ndarray:
+        """One uniform draw in [0, 1) per decision, from its seed (for scripted randomness)."""
+        if self.seeds is None:
+            raise RuntimeError("seeds are filled in by the scheduler before policies run")
+        return (self.seeds >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+@dataclass
+class Decisions:
+    """The answers to one DecisionBatch, aligned with it, plus per-decision accounting."""
+
+    values: dict[str, np.ndarray]
+    latency_ms: np.ndarray
+    prompt_tokens: np.ndarray
+    completion_tokens: np.ndarray
+    cached: np.ndarray
+    fallback: np.ndarray  # object: None, or the reason a fallback action was used
+
+    def __len__(self) -> int:
+        return len(self.latency_ms)
+
+    @classmethod
+    def scripted(cls, values: dict[str, np.ndarray]) -> Decisions:
+        """Answers computed locally: no latency, no tokens, never a fallback."""
+        n = len(next(iter(values.values())))
+        return cls(
+            values=values,
+            latency_ms=np.zeros(n, np.float64),
+            prompt_tokens=np.zeros(n, np.int32),
+            completion_tokens=np.zeros(n, np.int32),
+            cached=np.zeros(n, bool),
+            fallback=np.full(n, None, dtype=object),
+        )
+
+    @classmethod
+    def empty(cls, spec: ActionSpec, n: int) -> Decisions:
+        """Blank answers of the right dtypes, to be filled in by index."""
+        values = {f.name: np.zeros(n, _column_dtype(f)) for f in spec.fields}
+        for f in spec.fields:
+            if f.kind == "text":
+                values[f.name][:] = ""
+        return cls(
+            values=values,
+            latency_ms=np.zeros(n, np.float64),
+            prompt_tokens=np.zeros(n, np.int32),
+            completion_tokens=np.zeros(n, np.int32),
+            cached=np.zeros(n, bool),
+            fallback=np.full(n, None, dtype=object),
+        )
+
+    def put(self, index: np.ndarray, part: Decisions) -> None:
+        """Write `part` (answers to batch.take(index)) into this batch's slots."""
+        for key, column in part.values.items():
+            self.values[key][index] = column
+        self.latency_ms[index] = part.latency_ms
+        self.prompt_tokens[index] = part.prompt_tokens
+        self.completion_tokens[index] = part.completion_tokens
+        self.cached[index] = part.cached
+        self.fallback[index] = part.fallback

@@ -1,0 +1,249 @@
+"""Load one run or a sweep of runs from Parquet + manifest.json into stacked polars LazyFrames.
+
+Analysis reads only what the recorder wrote, never the engine's objects, so any run directory,
+from any version or machine, can be analysed. Each table comes back as one LazyFrame over all runs,
+with the run's manifest fields (seed, scenario, model, key parameters) added as columns so that a
+sweep stacks into one frame and every metric can group by them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from analysis.errors import AnalysisError, MissingTableError
+
+MANIFEST = "manifest.json"
+REQUIRED_MANIFEST_KEYS = ("run_id", "seed", "scenario", "config")
+# Every recorded table carries these (the recorder adds them); a Parquet file without them is foreign.
+ENGINE_COLUMNS = ("run_id", "step")
+# Manifest fields joined onto every table, besides the flattened scenario parameters (`param_<key>`).
+RUN_COLUMNS = ("run_id", "status", "seed", "scenario", "model", "backend_kind", "graph_kind", "population_size")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run directory: its manifest and the Parquet files of each table it recorded."""
+
+    path: Path
+    manifest: dict[str, Any]
+    parts: dict[str, tuple[Path, ...]]
+
+    @property
+    def run_id(self) -> str:
+        return str(self.manifest["run_id"])
+
+    def meta(self) -> dict[str, Any]:
+        """The manifest flattened to one row: RUN_COLUMNS plus `param_<key>` per scenario parameter."""
+        config = self.manifest.get("config") or {}
+        backend = config.get("backend") or {}
+        graph = config.get("graph") or {}
+        population = config.get("population") or {}
+        row: dict[str, Any] = {
+            "run_id": self.run_id,
+            "status": self.manifest.get("status"),
+            "seed": self.manifest.get("seed"),
+            "scenario": _scenario_name(self.manifest),
+            "model": backend.get("model"),
+            "backend_kind": backend.get("kind"),
+            "graph_kind": graph.get("kind"),
+            "population_size": population.get("size"),
+        }
+        params = config.get("scenario") if isinstance(config.get("scenario"), dict) else {}
+        for key, value in _flatten(params).items():
+            if key != "name":
+                row[f"param_{key}"] = value
+        return row
+
+
+@dataclass
+class RunSet:
+    """The runs found under one path; tables are LazyFrames stacked over runs (see `table`)."""
+
+    runs_by_id: dict[str, Run]
+    root: Path
+    _meta: pl.DataFrame = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._meta = pl.DataFrame(
+            [run.meta() for run in self.runs_by_id.values()], infer_schema_length=None
+        ).sort("run_id")
+
+    # -- run metadata -------------------------------------------------------------------------
+    @property
+    def runs(self) -> pl.DataFrame:
+        """One row per run: RUN_COLUMNS and the `param_*` columns."""
+        return self._meta
+
+    @property
+    def run_ids(self) -> list[str]:
+        return self._meta["run_id"].to_list()
+
+    @property
+    def scenarios(self) -> list[str]:
+        return sorted({str(s) for s in self._meta["scenario"].to_list()})
+
+    def manifest(self, run_id: str | None = None) -> dict[str, Any]:
+        """The manifest of `run_id` (or of the only run)."""
+        if run_id is None:
+            if len(self.runs_by_id) != 1:
+                raise AnalysisError(f"{len(self.runs_by_id)} runs loaded from {self.root}; name a run_id")
+            return next(iter(self.runs_by_id.values())).manifest
+        try:
+            return self.runs_by_id[run_id].manifest
+        except KeyError:
+            raise AnalysisError(f"no run {run_id!r} under {self.root}") from None
+
+    def __len__(self) -> int:
+        return len(self.runs_by_id)
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(self.runs_by_id[r] for r in self.run_ids)
+
+    # -- tables -------------------------------------------------------------------------------
+    @property
+    def tables(self) -> list[str]:
+        """Names of the tables at least one run recorded (`agents` included)."""
+        return sorted({name for run in self.runs_by_id.values() for name in run.parts})
+
+    def has(self, name: str) -> bool:
+        return name in self.tables
+
+    def table(self, name: str) -> pl.LazyFrame:
+        """Table `name` of every run that recorded it, stacked, with the run's metadata as columns.
+
+        Raises MissingTableError when no run recorded it (rather than an empty frame, whose missing
+        columns would surface later as a confusing error inside a metric). Columns the table already
+        has win over the manifest's (e.g. the per-row `model` of interactions).
+        """
+        frames = []
+        meta = self._meta.rows_by_key("run_id", named=True, unique=True)
+        for run in self:
+            files = run.parts.get(name)
+            if not files:
+                continue
+            frame = pl.scan_parquet([str(f) for f in files])
+            have = set(frame.collect_schema().names())
+            extra = [
+                pl.lit(value, dtype=self._meta.schema[key]).alias(key)
+                for key, value in meta[run.run_id].items()
+                if key not in have
+            ]
+            frames.append(frame.with_columns(extra))
+        if not frames:
+            raise MissingTableError(
+                f"no run under {self.root} recorded a {name!r} table (have: {', '.join(self.tables) or 'none'})"
+            )
+        return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+    @property
+    def interactions(self) -> pl.LazyFrame:
+        return self.table("interactions")
+
+    @property
+    def states(self) -> pl.LazyFrame:
+        return self.table("states")
+
+    @property
+    def agents(self) -> pl.LazyFrame:
+        return self.table("agents")
+
+    @property
+    def strategies(self) -> pl.LazyFrame:
+        return self.table("strategies")
+
+
+def load(path: str | Path) -> RunSet:
+    """Load a run directory, or every run below a directory (a sweep), searched recursively.
+
+    Raises AnalysisError, with one line naming the file, for a missing path, a directory holding no
+    manifest.json, a manifest that is not a socsim manifest, a Parquet file that cannot be read or
+    lacks the engine's columns, or two runs with the same run_id.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise AnalysisError(f"{root}: no such file or directory")
+    if root.is_file():
+        if root.name != MANIFEST:
+            raise AnalysisError(f"{root}: expected a run directory or its {MANIFEST}")
+        root = root.parent
+    manifests = [root / MANIFEST] if (root / MANIFEST).is_file() else sorted(root.rglob(MANIFEST))
+    if not manifests:
+        raise AnalysisError(f"{root}: no {MANIFEST} found (not a socsim run directory or sweep)")
+    runs: dict[str, Run] = {}
+    for manifest_path in manifests:
+        run = _read_run(manifest_path.parent)
+        if run.run_id in runs:
+            raise AnalysisError(
+                f"run_id {run.run_id!r} appears twice: {runs[run.run_id].path} and {run.path}"
+            )
+        runs[run.run_id] = run
+    return RunSet(runs_by_id=runs, root=root)
+
+
+def _read_run(run_dir: Path) -> Run:
+    manifest = _read_manifest(run_dir / MANIFEST)
+    parts: dict[str, tuple[Path, ...]] = {}
+    agents = run_dir / "agents.parquet"
+    if agents.is_file():
+        _check_parquet(agents, required=("agent_id",))
+        parts["agents"] = (agents,)
+    for table_dir in sorted(p for p in run_dir.iterdir() if p.is_dir()):
+        files = tuple(sorted(table_dir.glob("part-*.parquet")))
+        for f in files:
+            _check_parquet(f, required=ENGINE_COLUMNS)
+        if files:
+            parts[table_dir.name] = files
+    return Run(path=run_dir, manifest=manifest, parts=parts)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AnalysisError(f"{path}: not a readable JSON manifest ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise AnalysisError(f"{path}: manifest is not a JSON object")
+    missing = [k for k in REQUIRED_MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise AnalysisError(f"{path}: not a socsim manifest (missing {', '.join(missing)})")
+    if not isinstance(manifest["config"], dict):
+        raise AnalysisError(f"{path}: 'config' is not an object")
+    return manifest
+
+
+def _check_parquet(path: Path, required: tuple[str, ...]) -> None:
+    """Read the footer only: cheap, and turns a foreign or truncated file into a one-line error."""
+    try:
+        names = pl.read_parquet_schema(path).keys()
+    except Exception as exc:  # polars raises several kinds for a non-Parquet file
+        raise AnalysisError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise AnalysisError(f"{path}: not a socsim table (missing column {', '.join(missing)})")
+
+
+def _scenario_name(manifest: dict[str, Any]) -> str:
+    scenario = manifest["scenario"]
+    if isinstance(scenario, dict):  # tolerate a manifest that stores the scenario config itself
+        scenario = scenario.get("name")
+    return str(scenario)
+
+
+def _flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts become `a_b` keys; lists become JSON text so that every value is a scalar."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, prefix=f"{name}_"))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = json.dumps(value)
+        else:
+            flat[name] = value
+    return flat

@@ -1,0 +1,248 @@
+"""Bounded-confidence opinion dynamics (Deffuant–Weisbuch, Hegselmann–Krause) as pure numpy functions.
+
+Positions are an (n, d) float array: n agents, d independent dimensions (e.g. ten Schwartz values).
+`eps` is each agent's confidence bound (n,): agent i hears j on a dimension only when their positions
+there are close enough *for i*, so heterogeneous bounds give asymmetric influence. `movable` (n,)
+marks agents that update at all (stubborn agents keep their positions but still pull others).
+
+Everything works on a SocialGraph's CSR arrays; there is no Python loop over agents or edges.
+Deffuant is asynchronous pairwise, made vectorised by updating a random *matching* at once: pairs in
+a matching share no agent, so updating them together equals updating them one after another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from scenarios.base import SocialGraph
+
+
+@dataclass(frozen=True)
+class PairUpdate:
+    """One Deffuant matching: the pairs, who heard whom (per dimension), positions before and after."""
+
+    u: np.ndarray  # (m,) first agent of each pair
+    v: np.ndarray  # (m,) second agent
+    u_heard_v: np.ndarray  # (m, d) bool
+    v_heard_u: np.ndarray  # (m, d) bool
+    before_u: np.ndarray  # (m, d)
+    before_v: np.ndarray  # (m, d)
+    after_u: np.ndarray  # (m, d)
+    after_v: np.ndarray  # (m, d)
+
+
+def random_matching(graph: SocialGraph, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Disjoint random pairs of neighbours (u, v).
+
+    Complete graph: a uniformly random perfect matching (⌊n/2⌋ pairs, from one permutation).
+    Other graphs: draw n edges uniformly with replacement and keep each edge that is the first draw
+    touching both of its endpoints ("first claim"). The kept edges are the draws a sequential
+    Deffuant process would make, minus those that would reuse an agent already met this round; on a
+    regular graph about n/4 pairs survive. An agent meets at most one partner per matching.
+    """
+    n = graph.n
+    if n < 2 or len(graph.edges) == 0:
+        empty = np.empty(0, np.int64)
+        return empty, empty
+    if graph.is_complete:
+        order = rng.permutation(n)
+        half = n // 2
+        return order[:half], order[half : 2 * half]
+    draws = graph.edges[rng.integers(0, len(graph.edges), size=n)]
+    if rng.random() < 0.5:  # orientation does not matter to the rule; randomise it for the records
+        draws = draws[:, ::-1]
+    ends = draws.ravel()  # draw k touches ends[2k] and ends[2k + 1]
+    nodes, first_slot = np.unique(ends, return_index=True)
+    first_draw = np.empty(n, np.int64)
+    first_draw[nodes] = first_slot // 2
+    k = np.arange(len(draws))
+    keep = (first_draw[draws[:, 0]] == k) & (first_draw[draws[:, 1]] == k)
+    return draws[keep, 0].copy(), draws[keep, 1].copy()
+
+
+def deffuant_pairs(
+    x: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    eps: np.ndarray,
+    mu: float,
+    movable: np.ndarray | None = None,
+) -> PairUpdate:
+    """Apply the Deffuant rule to disjoint pairs (u, v) in place on x and say what happened.
+
+    For each pair and dimension with |x_v - x_u| < eps_u, u moves mu of the way towards v (and v
+    towards u when also < eps_v); both moves use the positions from before the meeting.
+    """
+    before_u, before_v = x[u], x[v]
+    diff = before_v - before_u
+    dist = np.abs(diff)
+    u_heard_v = dist < eps[u, None]
+    v_heard_u = dist < eps[v, None]
+    if movable is not None:
+        u_moves = u_heard_v & movable[u, None]
+        v_moves = v_heard_u & movable[v, None]
+    else:
+        u_moves, v_moves = u_heard_v, v_heard_u
+    after_u = before_u + mu * diff * u_moves
+    after_v = before_v - mu * diff * v_moves
+    x[u] = after_u
+    x[v] = after_v
+    return PairUpdate(u, v, u_heard_v, v_heard_u, before_u, before_v, after_u, after_v)
+
+
+def deffuant_step(
+    x: np.ndarray,
+    graph: SocialGraph,
+    eps: np.ndarray,
+    mu: float,
+    rng: np.random.Generator,
+    matchings: int = 1,
+    movable: np.ndarray | None = None,
+) -> list[PairUpdate]:
+    """`matchings` random matchings applied one after another, in place on x."""
+    updates = []
+    for _ in range(matchings):
+        u, v = random_matching(graph, rng)
+        updates.append(deffuant_pairs(x, u, v, eps, mu, movable))
+    return updates
+
+
+def directed_edges(graph: SocialGraph) -> tuple[np.ndarray, np.ndarray]:
+    """(listener, speaker) for every directed edge, in CSR order."""
+    return np.repeat(np.arange(graph.n), graph.degree), graph.indices
+
+
+def hk_step(
+    x: np.ndarray,
+    graph: SocialGraph,
+    eps: np.ndarray,
+    movable: np.ndarray | None = None,
+) -> np.ndarray:
+    """One synchronous Hegselmann–Krause update; returns the new positions.
+
+    x_i(t+1) = mean of x_j(t) over i and its neighbours j with |x_j(t) - x_i(t)| <= eps_i.
+    Complete graphs use the exact sorted-window form (O(n log n) instead of O(n^2)).
+    """
+    new = _hk_complete(x, eps) if graph.is_complete else _hk_sparse(x, graph, eps)
+    if movable is not None:
+        new = np.where(movable[:, None], new, x)
+    return new
+
+
+def _hk_sparse(x: np.ndarray, graph: SocialGraph, eps: np.ndarray) -> np.ndarray:
+    listener, speaker = directed_edges(graph)
+    eps_edge = eps[listener]
+    new = np.empty_like(x)
+    for j in range(x.shape[1]):  # a handful of dimensions, each vectorised over all edges
+        col = x[:, j]
+        diff = col[speaker] - col[listener]
+        heard = np.abs(diff) <= eps_edge
+        pull = np.bincount(listener, weights=np.where(heard, diff, 0.0), minlength=graph.n)
+        count = np.bincount(listener, weights=heard, minlength=graph.n)
+        new[:, j] = col + pull / (1.0 + count)
+    return new
+
+
+def _hk_complete(x: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    """On a complete graph i's confidence set is a contiguous window of the sorted positions, so the
+    mean is a difference of prefix sums over [x_i - eps_i, x_i + eps_i] (self included)."""
+    new = np.empty_like(x)
+    for j in range(x.shape[1]):
+        order = np.argsort(x[:, j], kind="stable")
+        xs = x[order, j]
+        es = eps[order]
+        prefix = np.concatenate([[0.0], np.cumsum(xs)])
+        lo = _window_start(xs, es, strict=False)
+        hi = _window_end(xs, es, strict=False)
+        new[order, j] = (prefix[hi] - prefix[lo]) / (hi - lo)
+    return new
+
+
+def _within(gap: np.ndarray, eps: np.ndarray, strict: bool) -> np.ndarray:
+    return gap < eps if strict else gap <= eps
+
+
+def _window_start(xs: np.ndarray, es: np.ndarray, strict: bool) -> np.ndarray:
+    """For sorted xs: the first index k with xs_i - xs_k within eps_i, for every i.
+
+    A vectorised bisection on the very subtraction the sparse rule uses (not searchsorted on
+    xs - eps, whose rounding can disagree with it at the bound), so both forms hear the same agents."""
+    low = np.zeros(len(xs), np.int64)
+    high = np.arange(len(xs))  # k = i always qualifies
+    while (active := low < high).any():
+        mid = (low + high) // 2
+        ok = _within(xs - xs[mid], es, strict)
+        high = np.where(active & ok, mid, high)
+        low = np.where(active & ~ok, mid + 1, low)
+    return low
+
+
+def _window_end(xs: np.ndarray, es: np.ndarray, strict: bool) -> np.ndarray:
+    """For sorted xs: one past the last index k with xs_k - xs_i within eps_i, for every i."""
+    low = np.arange(len(xs))  # k = i always qualifies
+    high = np.full(len(xs), len(xs) - 1, np.int64)
+    while (active := low < high).any():
+        mid = (low + high + 1) // 2
+        ok = _within(xs[mid] - xs, es, strict)
+        low = np.where(active & ok, mid, low)
+        high = np.where(active & ~ok, mid - 1, high)
+    return low + 1
+
+
+def interacting_spread(
+    x: np.ndarray,
+    graph: SocialGraph,
+    eps: np.ndarray,
+    strict: bool,
+    movable: np.ndarray | None = None,
+) -> float:
+    """Largest disagreement between a movable agent and a neighbour it still hears (per dimension).
+
+    Below a small tolerance nothing can change any more: every pair either agrees or is out of
+    confidence. This is the early-stopping test; `strict` matches Deffuant's "< eps" against
+    Hegselmann–Krause's "<= eps".
+    """
+    if graph.n < 2 or len(graph.edges) == 0:
+        return 0.0
+    worst = 0.0
+    if graph.is_complete:
+        for j in range(x.shape[1]):
+            order = np.argsort(x[:, j], kind="stable")
+            xs, es = x[order, j], eps[order]
+            lo = _window_start(xs, es, strict)
+            hi = _window_end(xs, es, strict)
+            reach = np.maximum(xs[hi - 1] - xs, xs - xs[lo])
+            if movable is not None:
+                reach = reach[movable[order]]
+            if len(reach):
+                worst = max(worst, float(reach.max()))
+        return worst
+    listener, speaker = directed_edges(graph)
+    if movable is not None:
+        keep = movable[listener]
+        listener, speaker = listener[keep], speaker[keep]
+    eps_edge = eps[listener]
+    for j in range(x.shape[1]):
+        dist = np.abs(x[speaker, j] - x[listener, j])
+        heard = dist < eps_edge if strict else dist <= eps_edge
+        if heard.any():
+            worst = max(worst, float(dist[heard].max()))
+    return worst
+
+
+def cluster_sizes(values: np.ndarray, gap: float = 0.01) -> np.ndarray:
+    """Sizes of the groups of a 1-D position array, split wherever sorted neighbours are > gap apart."""
+    values = np.sort(np.asarray(values, dtype=np.float64).ravel())
+    if len(values) == 0:
+        return np.empty(0, np.int64)
+    group = np.concatenate([[0], np.cumsum(np.diff(values) > gap)])
+    return np.bincount(group)
+
+
+def count_clusters(values: np.ndarray, gap: float = 0.01, min_share: float = 0.01) -> int:
+    """Number of groups holding at least `min_share` of the agents (SCIENCE.md counts ≥ 1%)."""
+    sizes = cluster_sizes(values, gap)
+    n = sizes.sum()
+    return int((sizes >= min_share * n).sum()) if n else 0

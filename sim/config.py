@@ -1,0 +1,130 @@
+"""The validated run configuration. Hydra composes YAML + overrides into a dict once, at the entry
+point; `validate_config` turns it into a frozen pydantic RunConfig and nothing below sees OmegaConf."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+
+from agents.population import SamplerConfig
+from scenarios import REGISTRY, ScenarioConfig, scenario_class
+from sim.backends.config import BackendConfig
+from sim.graph import GraphConfig
+
+
+class ConfigError(ValueError):
+    """Bad configuration: the message is one line naming the field and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PopulationConfig(_Strict):
+    """Who is in the run. `mix` maps a policy name to a count or a fraction; empty = the scenario's default."""
+
+    size: int = Field(default=20, ge=2)
+    mix: dict[str, float] | None = None
+    source: str | None = None
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+
+
+class RunOptions(_Strict):
+    """How the run executes; none of these change its results."""
+
+    dir: str
+    shards: int = Field(default=0, ge=0, description="0: in-process; K >= 1: K Ray actors")
+    ray_address: str | None = None
+    shard_cpus: float = Field(default=1.0, gt=0)
+    overwrite: bool = False
+    flush_rows: int = Field(default=500_000, ge=1, description="buffered rows per table before a part is written")
+    progress: bool = True
+    log_every: int = Field(default=1, ge=0, description="a summary line every k steps; 0 = none")
+
+
+class RunConfig(_Strict):
+    seed: int = Field(ge=0, lt=2**63)
+    scenario: SerializeAsAny[ScenarioConfig]
+    graph: GraphConfig
+    population: PopulationConfig = Field(default_factory=PopulationConfig)
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+    run: RunOptions
+
+    def science_dict(self) -> dict[str, Any]:
+        """Everything that determines the results (not where or how fast they are computed)."""
+        data = self.model_dump(mode="json")
+        data.pop("run")
+        backend = data.get("backend", {})
+        data["backend"] = {k: backend.get(k) for k in ("kind", "model", "temperature") if k in backend}
+        return data
+
+
+def _format_error(exc: ValidationError, prefix: str = "", data: dict[str, Any] | None = None) -> str:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    # Drop the union tag pydantic inserts for discriminated unions (graph.erdos_renyi.p -> graph.p).
+    if data and len(loc) > 1 and isinstance(data.get(loc[0]), dict) and loc[1] == data[loc[0]].get("kind"):
+        del loc[1]
+    field = ".".join(([prefix] if prefix else []) + loc)
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif err["type"] != "missing" and "input" in err and not isinstance(err["input"], (dict, list)):
+        message += f" (got {err['input']!r})"
+    return f"{field}: {message}" if field else message
+
+
+def validate_config(data: dict[str, Any]) -> RunConfig:
+    """Validate a composed config dict; raise ConfigError with one line on the first problem."""
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a mapping")
+    scenario_data = data.get("scenario")
+    if not isinstance(scenario_data, dict) or "name" not in scenario_data:
+        raise ConfigError("scenario: missing (choose one of: " + ", ".join(sorted(REGISTRY)) + ")")
+    try:
+        cls = scenario_class(str(scenario_data["name"]))
+    except KeyError as exc:
+        raise ConfigError(f"scenario.name: {exc.args[0]}") from None
+    try:
+        scenario = cls.Config.model_validate(scenario_data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, "scenario")) from None
+    try:
+        return RunConfig.model_validate({**data, "scenario": scenario})
+    except ValidationError as exc:
+        raise ConfigError(_format_error(exc, data=data)) from None
+
+
+def compose(overrides: list[str] | None = None, config_dir: str | None = None, config_name: str = "config") -> RunConfig:
+    """Compose the config as the CLI would (same YAML, same override syntax) and validate it.
+
+    For notebooks and tests. `run.dir` must be given: there is no Hydra output dir here."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir, initialize_config_module
+    from omegaconf import OmegaConf
+
+    overrides = list(overrides or [])
+    if not any(o.startswith("run.dir=") for o in overrides):
+        raise ConfigError("run.dir: required when composing outside the socsim command")
+    init = (
+        initialize_config_dir(config_dir=config_dir, version_base=None)
+        if config_dir
+        else initialize_config_module(config_module="sim.conf", version_base=None)
+    )
+    with init:
+        try:
+            cfg = hydra_compose(config_name=config_name, overrides=overrides)
+        except Exception as exc:  # Hydra's composition errors (unknown key, bad override syntax)
+            raise ConfigError(hydra_error_line(exc)) from None
+        return validate_config(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+
+
+def hydra_error_line(exc: BaseException) -> str:
+    """One line from a Hydra/OmegaConf composition error (they are several lines long)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    key = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("full_key:")), None)
+    if any("not in struct" in line for line in lines) and key:
+        return f"{key}: unknown key (to add a new key use +{key}=...)"
+    head = lines[0] if lines else type(exc).__name__
+    return f"{head} ({key})" if key and key not in head else head

@@ -1,0 +1,155 @@
+"""Where decisions are computed: in this process, or on K Ray actors that each own a slice of agents.
+
+Both run the same DecisionRunner; the driver keeps the world (the public state), so a step's result
+does not depend on the executor: decisions carry their own seeds, and batches are split and merged
+by index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+from typing import Protocol
+
+import numpy as np
+
+from agents.decisions import DecisionBatch, Decisions
+from agents.population import Population
+from scenarios import ScenarioConfig
+from sim.backends.config import BackendConfig
+from sim.runner import DecisionRunner
+
+
+class Executor(Protocol):
+    def decide(self, batches: list[DecisionBatch]) -> list[Decisions]: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessExecutor:
+    """run.shards=0: decide in the driver, on one persistent event loop (LLM clients keep their pools)."""
+
+    def __init__(self, scenario: ScenarioConfig, backend: BackendConfig, population: Population) -> None:
+        self.runner = DecisionRunner(scenario, backend, population)
+        self.loop = asyncio.new_event_loop()
+
+    def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
+        return self.loop.run_until_complete(self.runner.decide(batches))
+
+    def close(self) -> None:
+        try:
+            self.loop.run_until_complete(self.runner.aclose())
+        finally:
+            self.loop.close()
+
+
+class Shard:
+    """A Ray actor owning agents [lo, hi): it answers their decisions. It keeps no simulation state
+    (the world lives on the driver), so restarting or checkpointing a shard needs nothing of it."""
+
+    def __init__(self, scenario: ScenarioConfig, backend: BackendConfig, population: Population, lo: int, hi: int):
+        self.lo, self.hi = lo, hi
+        self.runner = DecisionRunner(scenario, backend, population)
+
+    def ready(self) -> tuple[int, int]:
+        return self.lo, self.hi
+
+    async def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
+        for batch in batches:
+            if len(batch) and (batch.agent_ids.min() < self.lo or batch.agent_ids.max() >= self.hi):
+                raise RuntimeError(f"shard [{self.lo}, {self.hi}) got a decision of an agent it does not own")
+        return await self.runner.decide(batches)
+
+    async def close(self) -> None:
+        await self.runner.aclose()
+
+
+class RayExecutor:
+    """run.shards=K: K actors, agent slices by id; each step submits all shards, then one ray.get."""
+
+    def __init__(
+        self,
+        shards: int,
+        scenario: ScenarioConfig,
+        backend: BackendConfig,
+        population: Population,
+        address: str | None = None,
+        shard_cpus: float = 1.0,
+        start_timeout_s: float = 300.0,
+    ) -> None:
+        import ray
+
+        self.ray = ray
+        self.started_ray = False
+        if not ray.is_initialized():
+            kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": True, "include_dashboard": False}
+            if address:
+                kwargs["address"] = address
+            else:
+                kwargs["num_cpus"] = max(os.cpu_count() or 1, math.ceil(shards * shard_cpus))
+            ray.init(**kwargs)
+            self.started_ray = True
+        n = population.size
+        self.bounds = np.linspace(0, n, shards + 1).round().astype(np.int64)
+        actor = ray.remote(num_cpus=shard_cpus)(Shard)
+        shared = ray.put(population)
+        self.actors = [
+            actor.remote(scenario, backend, shared, int(lo), int(hi))
+            for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True)
+        ]
+        try:
+            ray.get([a.ready.remote() for a in self.actors], timeout=start_timeout_s)
+        except ray.exceptions.GetTimeoutError:
+            self.close()
+            raise RuntimeError(
+                f"Ray could not start {shards} shard actors with {shard_cpus} CPU each within {start_timeout_s:.0f} s; "
+                "lower run.shards or run.shard_cpus"
+            ) from None
+
+    def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
+        k = len(self.actors)
+        routes: list[list[tuple[int, np.ndarray]]] = [[] for _ in range(k)]
+        for b, batch in enumerate(batches):
+            owner = np.searchsorted(self.bounds, batch.agent_ids, side="right") - 1
+            order = np.argsort(owner, kind="stable")
+            shards, starts = np.unique(owner[order], return_index=True)
+            for shard, index in zip(shards, np.split(order, starts[1:]), strict=True):
+                routes[shard].append((b, index))
+        refs = {
+            s: self.actors[s].decide.remote([batches[b].take(index) for b, index in routes[s]])
+            for s in range(k)
+            if routes[s]
+        }
+        results = dict(zip(refs, self.ray.get(list(refs.values())), strict=True))
+        answers = [Decisions.empty(batch.spec, len(batch)) for batch in batches]
+        for s, parts in results.items():
+            for (b, index), part in zip(routes[s], parts, strict=True):
+                answers[b].put(index, part)
+        return answers
+
+    def close(self) -> None:
+        try:
+            if self.actors:
+                self.ray.get([a.close.remote() for a in self.actors], timeout=60)
+        except Exception:  # a dead actor must not hide the run's own error
+            pass
+        for a in self.actors:
+            self.ray.kill(a)
+        self.actors = []
+        if self.started_ray:
+            self.ray.shutdown()
+
+
+def make_executor(
+    shards: int,
+    scenario: ScenarioConfig,
+    backend: BackendConfig,
+    population: Population,
+    address: str | None = None,
+    shard_cpus: float = 1.0,
+) -> Executor:
+    if shards == 0:
+        return InProcessExecutor(scenario, backend, population)
+    return RayExecutor(shards, scenario, backend, population, address=address, shard_cpus=shard_cpus)

@@ -1,0 +1,168 @@
+"""The discrete-time loop: plan → decide (executor) → resolve → record, one step at a time."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from tqdm import tqdm
+
+from agents.decisions import DecisionBatch, Decisions
+from agents.population import Population
+from scenarios import Scenario
+from sim import seeding
+from sim.executors import Executor
+from sim.recorder import Recorder
+from sim.runner import LLM
+
+
+@dataclass
+class Totals:
+    """Run-wide counts for the manifest: decisions by policy and LLM accounting."""
+
+    steps: int = 0
+    decisions: Counter = field(default_factory=Counter)
+    llm_calls: int = 0
+    llm_cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    llm_latency_ms: float = 0.0
+    fallbacks: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "decisions": dict(self.decisions),
+            "llm": {
+                "calls": self.llm_calls,
+                "cached": self.llm_cached,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "mean_latency_ms": round(self.llm_latency_ms / max(self.llm_calls - self.llm_cached, 1), 3),
+                "fallbacks": dict(self.fallbacks),
+            },
+        }
+
+
+@dataclass
+class StepContext:
+    """What the loop needs besides the scenario and the world."""
+
+    run_id: str
+    seed: int
+    population: Population
+    backend_kind: str
+    model: str | None
+
+
+def _fill(batches: list[DecisionBatch], ctx: StepContext, step: int) -> None:
+    """Give every decision its policy (unless the scenario chose) and its seed."""
+    seeds = seeding.decision_seeds(ctx.seed, step, sum(len(b) for b in batches))
+    offset = 0
+    for batch in batches:
+        if batch.policies is None:
+            batch.policies = ctx.population.policy_codes[batch.agent_ids]
+        batch.policies = np.asarray(batch.policies, dtype=np.int16)
+        batch.seeds = seeds[offset : offset + len(batch)]
+        offset += len(batch)
+
+
+def _decision_meta(batches: list[DecisionBatch], decisions: list[Decisions], ctx: StepContext) -> pl.DataFrame:
+    """One row per decision of the step (batches concatenated): who decided how, and at what cost."""
+    if not batches:
+        return pl.DataFrame(schema={"policy": pl.String})
+    codes = np.concatenate([b.policies for b in batches])
+    names = pl.Series(ctx.population.policy_names, dtype=pl.String)
+    is_llm = codes == ctx.population.policy_names.index(LLM) if LLM in ctx.population.policy_names else np.zeros(len(codes), bool)
+    return pl.DataFrame(
+        {
+            "policy": names.gather(codes),
+            "backend": np.where(is_llm, ctx.backend_kind, "scripted"),
+            "model": pl.Series(np.where(is_llm, ctx.model or "", ""), dtype=pl.String).replace("", None),
+            "latency_ms": np.concatenate([d.latency_ms for d in decisions]),
+            "prompt_tokens": np.concatenate([d.prompt_tokens for d in decisions]),
+            "completion_tokens": np.concatenate([d.completion_tokens for d in decisions]),
+            "cached": np.concatenate([d.cached for d in decisions]),
+            "fallback": pl.Series(np.concatenate([d.fallback for d in decisions]), dtype=pl.String),
+        }
+    )
+
+
+def _with_decisions(table: pl.DataFrame, meta: pl.DataFrame) -> pl.DataFrame:
+    """Join each interaction row to the decision it records (`_decision`), then drop the index."""
+    index = table.get_column("_decision")
+    if index.null_count() == 0:
+        joined = meta.select(pl.all().gather(index))
+        return pl.concat([table.drop("_decision"), joined], how="horizontal")
+    meta = meta.with_row_index("_decision").with_columns(pl.col("_decision").cast(index.dtype))
+    return table.join(meta, on="_decision", how="left", maintain_order="left").drop("_decision")
+
+
+def _account(totals: Totals, batches: list[DecisionBatch], decisions: list[Decisions], ctx: StepContext) -> None:
+    for batch, answer in zip(batches, decisions, strict=True):
+        codes, counts = np.unique(batch.policies, return_counts=True)
+        for code, count in zip(codes, counts, strict=True):
+            totals.decisions[ctx.population.policy_names[code]] += int(count)
+        if LLM in ctx.population.policy_names:
+            llm = batch.policies == ctx.population.policy_names.index(LLM)
+            totals.llm_calls += int(llm.sum())
+            totals.llm_cached += int(answer.cached[llm].sum())
+            totals.prompt_tokens += int(answer.prompt_tokens[llm].sum())
+            totals.completion_tokens += int(answer.completion_tokens[llm].sum())
+            totals.llm_latency_ms += float(answer.latency_ms[llm & ~answer.cached].sum())
+        for reason in answer.fallback[answer.fallback != None]:  # noqa: E711 - elementwise on object array
+            totals.fallbacks[str(reason)] += 1
+
+
+def run_steps(
+    scenario: Scenario,
+    world: Any,
+    executor: Executor,
+    recorder: Recorder,
+    ctx: StepContext,
+    progress: bool = True,
+    log_every: int = 1,
+) -> Totals:
+    totals = Totals()
+    bar = tqdm(total=scenario.max_steps(world), unit="step", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    step = 0
+    try:
+        while not scenario.done(world):
+            started = time.perf_counter()
+            batches = scenario.plan(world, step, seeding.rng(ctx.seed, "plan", step))
+            _fill(batches, ctx, step)
+            decisions = executor.decide(batches) if batches else []
+            result = scenario.resolve(world, step, batches, decisions, seeding.rng(ctx.seed, "resolve", step))
+            world = result.world
+            meta = _decision_meta(batches, decisions, ctx)
+            for name, table in result.tables.items():
+                if name == "interactions" and "_decision" in table.columns:
+                    table = _with_decisions(table, meta)
+                recorder.add(name, _engine_columns(table, ctx.run_id, step))
+            _account(totals, batches, decisions, ctx)
+            totals.steps = step + 1
+            if log_every and (step % log_every == 0 or scenario.done(world)):
+                n = sum(len(b) for b in batches)
+                stats = " ".join(f"{k}={v:.4g}" for k, v in result.summary.items())
+                bar.write(f"step {step}: {n:,} decisions in {time.perf_counter() - started:.2f} s {stats}".rstrip(), file=sys.stderr)
+            bar.update(1)
+            step += 1
+        for name, table in scenario.finish(world).items():
+            recorder.add(name, _engine_columns(table, ctx.run_id, None))
+    finally:
+        bar.close()
+    return totals
+
+
+def _engine_columns(table: pl.DataFrame, run_id: str, step: int | None) -> pl.DataFrame:
+    columns = [pl.lit(run_id, pl.String).alias("run_id")]
+    if "step" not in table.columns:
+        if step is None:
+            raise RuntimeError("tables from finish() must carry their own step column")
+        columns.append(pl.lit(step, pl.Int64).alias("step"))
+    return table.with_columns(columns)

@@ -1,0 +1,26 @@
+"""Shared fixtures: one local Ray runtime per test session, and the LLM/vLLM fixtures plugin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+if (Path(__file__).parent / "llm_fixtures.py").exists():
+    pytest_plugins = ["tests.llm_fixtures"]
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A local Ray runtime shared by every test that runs shards (starting one costs seconds)."""
+    import logging
+
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+        started = True
+    yield ray
+    if started:
+        ray.shutdown()
