@@ -1,4 +1,4 @@
-"""Analysis of recorded runs: reads Parquet + manifest.json only (never the engine), so any run can be analysed.
+"""Analysis of recorded runs: reads Parquet + manifest.json only, never the engine, so any run can be read.
 
 `load(path)` gives stacked LazyFrames over one run or a sweep; the metric modules (`cooperation`,
 `donations`, `opinions`) return one row per run and group; `stats.over_seeds` adds bootstrap

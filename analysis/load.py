@@ -23,7 +23,16 @@ REQUIRED_MANIFEST_KEYS = ("run_id", "seed", "scenario", "config")
 # Every recorded table carries these (the recorder adds them); a Parquet file without them is foreign.
 ENGINE_COLUMNS = ("run_id", "step")
 # Manifest fields joined onto every table, besides the flattened scenario parameters (`param_<key>`).
-RUN_COLUMNS = ("run_id", "status", "seed", "scenario", "model", "backend_kind", "graph_kind", "population_size")
+RUN_COLUMNS = (
+    "run_id",
+    "status",
+    "seed",
+    "scenario",
+    "model",
+    "backend_kind",
+    "graph_kind",
+    "population_size",
+)
 
 
 @dataclass(frozen=True)
@@ -136,9 +145,8 @@ class RunSet:
             ]
             frames.append(frame.with_columns(extra))
         if not frames:
-            raise MissingTableError(
-                f"no run under {self.root} recorded a {name!r} table (have: {', '.join(self.tables) or 'none'})"
-            )
+            have = ", ".join(self.tables) or "none"
+            raise MissingTableError(f"no run under {self.root} recorded a {name!r} table (have: {have})")
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
 
     @property

@@ -106,14 +106,14 @@ def time_to_consensus(
     so such runs drop out of `over_seeds`; `reached` says which did.
     Columns: run_id, [dimension], steps_to_consensus, reached.
     """
-    counts = cluster_counts(states, by=(step,), value=value, dimension=dimension, gap=gap, min_share=min_share)
+    counts = cluster_counts(
+        states, by=(step,), value=value, dimension=dimension, gap=gap, min_share=min_share
+    )
     group = [c for c in ("run_id", dimension) if c in counts.columns]
     # Scan from the last step backwards: consensus holds from s on iff every count at >= s is 1.
     return (
         counts.sort([*group, step])
-        .with_columns(
-            (pl.col("clusters") == 1).reverse().cum_min().reverse().over(group).alias("_settled")
-        )
+        .with_columns((pl.col("clusters") == 1).reverse().cum_min().reverse().over(group).alias("_settled"))
         .group_by(group)
         .agg(pl.col(step).filter(pl.col("_settled")).min().alias("steps_to_consensus"))
         .with_columns(pl.col("steps_to_consensus").is_not_null().alias("reached"))

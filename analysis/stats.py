@@ -64,7 +64,9 @@ def over_seeds(
     if missing:
         raise AnalysisError(f"over_seeds: missing column(s) {', '.join(missing)}")
     if df.select(["run_id", *by]).is_duplicated().any():
-        raise AnalysisError(f"over_seeds: several rows per run for {['run_id', *by]}; aggregate per run first")
+        raise AnalysisError(
+            f"over_seeds: several rows per run for {['run_id', *by]}; aggregate per run first"
+        )
     groups = df.group_by(by, maintain_order=True) if by else [((), df)]
     rows = []
     for key, group in groups:
@@ -73,7 +75,12 @@ def over_seeds(
         )
         n = int(group[value].cast(pl.Float64).fill_nan(None).drop_nulls().len())
         rows.append({**dict(zip(by, key, strict=True)), "mean": mean, "low": low, "high": high, "n_runs": n})
-    schema = {**{c: df.schema[c] for c in by}, "mean": pl.Float64, "low": pl.Float64, "high": pl.Float64,
-              "n_runs": pl.Int64}
+    schema = {
+        **{c: df.schema[c] for c in by},
+        "mean": pl.Float64,
+        "low": pl.Float64,
+        "high": pl.Float64,
+        "n_runs": pl.Int64,
+    }
     out = pl.DataFrame(rows, schema=schema)
     return out.sort(by) if by else out

@@ -9,6 +9,8 @@ from scenarios.base import Scenario, ScenarioConfig, SocialGraph, StepResult
 # name -> "module:Class". One line per scenario; modules are imported on first use.
 REGISTRY: dict[str, str] = {
     "ipd": "scenarios.ipd:IteratedGame",
+    "donor_game": "scenarios.donor_game:DonorGame",
+    "value_diffusion": "scenarios.value_diffusion:ValueDiffusion",
 }
 
 

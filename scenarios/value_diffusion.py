@@ -27,7 +27,7 @@ Records:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -52,7 +52,8 @@ class ValueDiffusionConfig(ScenarioConfig):
     initial: Literal["personas", "uniform"] = "personas"
     epsilon: float = Field(default=0.2, gt=0.0, description="confidence bound")
     epsilon_trait: str | None = Field(
-        default=None, description="persona column (big5_* or value_*) mapped into epsilon_trait_range per agent"
+        default=None,
+        description="persona column (big5_* or value_*) mapped into epsilon_trait_range per agent",
     )
     epsilon_trait_range: tuple[float, float] = (0.05, 0.5)
     mu: float = Field(default=0.5, gt=0.0, le=0.5, description="Deffuant convergence rate")
@@ -78,11 +79,14 @@ class ValueDiffusionConfig(ScenarioConfig):
             unknown = [d for d in self.dimensions if d not in SCHWARTZ_VALUES]
             if unknown:
                 raise ValueError(
-                    f"dimensions: {unknown[0]!r} is not a Schwartz value (choose from {list(SCHWARTZ_VALUES)}); "
-                    "other names need initial=uniform"
+                    f"dimensions: {unknown[0]!r} is not a Schwartz value "
+                    f"(choose from {list(SCHWARTZ_VALUES)}); other names need initial=uniform"
                 )
         if self.epsilon_trait is not None and self.epsilon_trait not in TRAIT_COLUMNS:
-            raise ValueError(f"epsilon_trait: {self.epsilon_trait!r} is not a persona trait; use one of {list(TRAIT_COLUMNS)}")
+            raise ValueError(
+                f"epsilon_trait: {self.epsilon_trait!r} is not a persona trait; "
+                f"use one of {list(TRAIT_COLUMNS)}"
+            )
         lo, hi = self.epsilon_trait_range
         if not 0 < lo <= hi:
             raise ValueError(f"epsilon_trait_range: need 0 < low <= high, got {[lo, hi]}")
@@ -101,28 +105,30 @@ class ValueDiffusionConfig(ScenarioConfig):
         return self.model == "llm" if self.record_interactions is None else self.record_interactions
 
 
-ARGUMENT_SPEC = ActionSpec(
-    name="value_argument",
-    fields=(TextField(name="argument", max_chars=240, description="a short argument for your view"),),
-    fallback={"argument": ""},
-    max_tokens=96,
-)
-
-
 def argument_spec(config: ValueDiffusionConfig) -> ActionSpec:
-    if config.argument_chars == ARGUMENT_SPEC.fields[0].max_chars:
-        return ARGUMENT_SPEC
-    text = TextField(name="argument", max_chars=config.argument_chars, description="a short argument for your view")
-    return ARGUMENT_SPEC.model_copy(update={"fields": (text,), "max_tokens": max(32, config.argument_chars // 2)})
+    """The speaker's turn: a short text (an empty argument is the fallback)."""
+    text = TextField(
+        name="argument", max_chars=config.argument_chars, description="a short argument for your view"
+    )
+    return ActionSpec(
+        name="value_argument",
+        fields=(text,),
+        fallback={"argument": ""},
+        max_tokens=max(32, config.argument_chars // 2),
+    )
 
 
 def update_spec(config: ValueDiffusionConfig) -> ActionSpec:
     """The listener's answer. A fallback answer means "no usable reply": resolve keeps the old position."""
     if config.llm_answer == "likert":
         options = tuple(str(k) for k in range(1, LIKERT_POINTS + 1))
-        field_ = ChoiceField(name="position", options=options, description="1 = not important at all, 7 = extremely")
+        field_ = ChoiceField(
+            name="position", options=options, description="1 = not important at all, 7 = extremely"
+        )
         return ActionSpec(name="value_update", fields=(field_,), fallback={"position": "4"}, max_tokens=2)
-    number = NumberField(name="position", minimum=0.0, maximum=1.0, description="0 = not important at all, 1 = extremely")
+    number = NumberField(
+        name="position", minimum=0.0, maximum=1.0, description="0 = not important at all, 1 = extremely"
+    )
     return ActionSpec(name="value_update", fields=(number,), fallback={"position": 0.5}, max_tokens=16)
 
 
@@ -206,7 +212,8 @@ class ValueDiffusion:
         }
 
     def default_mix(self) -> dict[str, float]:
-        return {"llm": 1.0} if self.config.model == "llm" else {BOUNDED_CONFIDENCE: 1.0}
+        # Everyone: fractions are normalised, and a lone 1.0 would read as a count of one agent.
+        return {"llm": 0.5} if self.config.model == "llm" else {BOUNDED_CONFIDENCE: 0.5}
 
     def table_schemas(self) -> dict[str, dict[str, pl.DataType]]:
         return {
@@ -247,7 +254,9 @@ class ValueDiffusion:
             eps = np.full(n, c.epsilon)
         else:
             lo, hi = c.epsilon_trait_range
-            eps = lo + (hi - lo) * population.personas.get_column(c.epsilon_trait).to_numpy().astype(np.float64)
+            eps = lo + (hi - lo) * population.personas.get_column(c.epsilon_trait).to_numpy().astype(
+                np.float64
+            )
         world = ValueWorld(graph=graph, positions=positions, eps=eps, movable=policy != STUBBORN)
         if c.model == "llm":
             world.names = population.personas.get_column("name").to_numpy().astype(object)
@@ -266,7 +275,7 @@ class ValueDiffusion:
     # --- a step -----------------------------------------------------------------------------------
 
     def plan(self, world: ValueWorld, step: int, rng: np.random.Generator) -> list[DecisionBatch]:
-        if self.config.model != "llm":
+        if self.config.model != "llm" or world.meetings is None or not world.meetings.heard.any():
             return []
         return [self._speak_batch(world) if world.phase == "speak" else self._listen_batch(world)]
 
@@ -320,10 +329,18 @@ class ValueDiffusion:
         clusters = [bc.count_clusters(world.positions[:, j]) for j in range(world.positions.shape[1])]
         return {"spread": world.spread, "clusters": float(np.mean(clusters))}
 
-    def _deffuant(self, world: ValueWorld, rng: np.random.Generator, tables: dict[str, pl.DataFrame]) -> dict[str, float]:
+    def _deffuant(
+        self, world: ValueWorld, rng: np.random.Generator, tables: dict[str, pl.DataFrame]
+    ) -> dict[str, float]:
         movable = None if world.movable.all() else world.movable
         updates = bc.deffuant_step(
-            world.positions, world.graph, world.eps, self.config.mu, rng, self.config.matchings_per_step, movable
+            world.positions,
+            world.graph,
+            world.eps,
+            self.config.mu,
+            rng,
+            self.config.matchings_per_step,
+            movable,
         )
         if self.config.records_interactions:
             tables["interactions"] = pl.concat([self._pair_rows(r, u) for r, u in enumerate(updates)])
@@ -420,7 +437,9 @@ class ValueDiffusion:
             context=self._context(),
         )
 
-    def _resolve_speak(self, world: ValueWorld, decisions: list[Decisions], tables: dict[str, pl.DataFrame]) -> dict[str, float]:
+    def _resolve_speak(
+        self, world: ValueWorld, decisions: list[Decisions], tables: dict[str, pl.DataFrame]
+    ) -> dict[str, float]:
         m = world.meetings
         assert m is not None
         idx = np.flatnonzero(m.heard)
@@ -460,7 +479,9 @@ class ValueDiffusion:
         if len(idx):
             answer = decisions[0]
             reported = answer.values["position"]
-            reported = from_likert(reported) if self.config.llm_answer == "likert" else reported.astype(np.float64)
+            reported = (
+                from_likert(reported) if self.config.llm_answer == "likert" else reported.astype(np.float64)
+            )
             usable = np.array([f is None for f in answer.fallback], bool)  # a fallback keeps the position
             after[idx] = np.where(usable, np.clip(reported, 0.0, 1.0), before[idx])
         # Listeners are distinct within a round (a matching), so this assignment has no collisions.
@@ -475,7 +496,7 @@ class ValueDiffusion:
                 listener=m.listener,
                 dim=m.dim,
                 heard=m.heard,
-                speaker_position=world.positions[m.speaker, m.dim] if False else self._speaker_before(world, m, before),
+                speaker_position=self._speaker_before(m, before),
                 before=before,
                 after=after,
                 message=m.argument,
@@ -488,7 +509,7 @@ class ValueDiffusion:
         return {"heard": float(len(idx)), "mean_shift": moved}
 
     @staticmethod
-    def _speaker_before(world: ValueWorld, m: Meetings, listener_before: np.ndarray) -> np.ndarray:
+    def _speaker_before(m: Meetings, listener_before: np.ndarray) -> np.ndarray:
         """Speakers' positions before this round: each speaker is also the listener of the reverse
         meeting (both directions of a pair), whose `before` is the speaker's old position."""
         half = len(m.speaker) // 2
@@ -524,18 +545,18 @@ class ValueDiffusion:
                 "speaker_position": pl.Series(speaker_position, dtype=pl.Float64),
                 "position_before": pl.Series(before, dtype=pl.Float64, nan_to_null=True),
                 "position_after": pl.Series(after, dtype=pl.Float64, nan_to_null=True),
-                "message": pl.Series(
-                    [None] * k if message is None else list(message), dtype=pl.String
+                "message": (
+                    pl.repeat(None, k, dtype=pl.String, eager=True)
+                    if message is None
+                    else pl.Series(list(message), dtype=pl.String)
                 ),
-                "_decision": pl.Series(
-                    [None] * k if decision is None else decision, dtype=pl.Int64
+                "_decision": (
+                    pl.repeat(None, k, dtype=pl.Int64, eager=True)
+                    if decision is None
+                    else pl.Series(np.where(decision >= 0, decision, None), dtype=pl.Int64)
                 ),
             }
         )
-        if decision is not None:
-            frame = frame.with_columns(
-                pl.when(pl.col("_decision") >= 0).then(pl.col("_decision")).otherwise(None).alias("_decision")
-            )
         return frame
 
     def _states(self, world: ValueWorld) -> pl.DataFrame:

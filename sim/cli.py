@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from agents.population import PersonaFileError
-from sim.config import ConfigError, hydra_error_line, validate_config
+from sim.config import ConfigError, hydra_error_line, to_plain, validate_config
 from sim.graph import EdgeListError
 from sim.recorder import RunDirError
 
@@ -48,7 +48,7 @@ def _app(cfg: DictConfig) -> None:
 
     output_dir = HydraConfig.get().runtime.output_dir
     try:
-        config = validate_config(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+        config = validate_config(to_plain(cfg))
         run_dir = run(config)
     except _input_errors() as exc:
         _remove_unused(output_dir)
@@ -65,6 +65,9 @@ def main() -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from sim.searchpath import register
+
+    register()
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     try:
         _app()

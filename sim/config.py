@@ -67,7 +67,7 @@ def _format_error(exc: ValidationError, prefix: str = "", data: dict[str, Any] |
     if data and len(loc) > 1 and isinstance(data.get(loc[0]), dict) and loc[1] == data[loc[0]].get("kind"):
         del loc[1]
     field = ".".join(([prefix] if prefix else []) + loc)
-    message = err["msg"]
+    message = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         message = "unknown key"
     elif err["type"] != "missing" and "input" in err and not isinstance(err["input"], (dict, list)):
@@ -102,8 +102,10 @@ def compose(overrides: list[str] | None = None, config_dir: str | None = None, c
     For notebooks and tests. `run.dir` must be given: there is no Hydra output dir here."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir, initialize_config_module
-    from omegaconf import OmegaConf
 
+    from sim.searchpath import register
+
+    register()
     overrides = list(overrides or [])
     if not any(o.startswith("run.dir=") for o in overrides):
         raise ConfigError("run.dir: required when composing outside the socsim command")
@@ -117,14 +119,30 @@ def compose(overrides: list[str] | None = None, config_dir: str | None = None, c
             cfg = hydra_compose(config_name=config_name, overrides=overrides)
         except Exception as exc:  # Hydra's composition errors (unknown key, bad override syntax)
             raise ConfigError(hydra_error_line(exc)) from None
-        return validate_config(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+        return validate_config(to_plain(cfg))
 
 
 def hydra_error_line(exc: BaseException) -> str:
-    """One line from a Hydra/OmegaConf composition error (they are several lines long)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    """One line from a Hydra/OmegaConf error (they span several lines and chain their causes)."""
+    lines: list[str] = []
+    while exc is not None:
+        lines += [line.strip() for line in str(exc).splitlines() if line.strip()]
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     key = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("full_key:")), None)
     if any("not in struct" in line for line in lines) and key:
         return f"{key}: unknown key (to add a new key use +{key}=...)"
-    head = lines[0] if lines else type(exc).__name__
+    if any(line.startswith("Missing mandatory value") for line in lines) and key:
+        return f"{key}: missing value (set {key}=...)"
+    head = lines[0] if lines else "invalid configuration"
     return f"{head} ({key})" if key and key not in head else head
+
+
+def to_plain(cfg: Any) -> dict[str, Any]:
+    """DictConfig → dict, resolving interpolations; a missing mandatory value (???) is a ConfigError."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        raise ConfigError(hydra_error_line(exc)) from None

@@ -93,8 +93,8 @@ class LLMPolicy:
             row = {k: v[i] for k, v in batch.obs.items()}
             messages = render(self._persona(int(batch.agent_ids[i])), row, batch.context, spec, seed)
             bounds = {name: (spec.field(name).minimum, float(col[i])) for name, col in upper.items()}
-            asks.append(self._decide_one(spec, messages, seed, bounds))
-        answers = await asyncio.gather(*asks)
+            asks.append((messages, seed, bounds))
+        answers = await asyncio.gather(*(self._decide_one(spec, *ask) for ask in asks))
         for i, answer in enumerate(answers):
             for name, value in answer.values.items():
                 out.values[name][i] = value

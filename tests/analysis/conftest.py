@@ -5,74 +5,12 @@ Every number the tests check is worked out by hand in the docstring of the fixtu
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-PD = {("J", "J"): (8.0, 8.0), ("J", "F"): (0.0, 10.0), ("F", "J"): (10.0, 0.0), ("F", "F"): (5.0, 5.0)}
-
-
-def write_run(
-    run_dir: Path,
-    *,
-    run_id: str,
-    seed: int,
-    scenario: dict,
-    tables: dict[str, list[pl.DataFrame]],
-    agents: pl.DataFrame | None = None,
-    model: str | None = None,
-    status: str = "completed",
-    graph: dict | None = None,
-) -> Path:
-    """Write a run directory as the recorder lays it out: manifest, agents.parquet, table/part-N files."""
-    run_dir.mkdir(parents=True)
-    config = {
-        "seed": seed,
-        "scenario": scenario,
-        "graph": graph or {"kind": "complete"},
-        "population": {"size": 0 if agents is None else agents.height, "mix": {}},
-        "backend": {"kind": "none" if model is None else "vllm", "model": model},
-        "run": {"shards": 0},
-    }
-    manifest = {
-        "run_id": run_id,
-        "status": status,
-        "seed": seed,
-        "scenario": scenario["name"],
-        "config": config,
-        "versions": {"socsim": "0.1.0"},
-        "started_at": "2026-11-22T10:00:00Z",
-        "ended_at": "2026-11-22T10:01:00Z",
-        "totals": {},
-    }
-    (run_dir / "manifest.json").write_text(json.dumps(manifest))
-    if agents is not None:
-        agents.with_columns(pl.lit(run_id).alias("run_id")).write_parquet(run_dir / "agents.parquet")
-    for name, parts in tables.items():
-        (run_dir / name).mkdir()
-        for i, part in enumerate(parts):
-            part.with_columns(pl.lit(run_id).alias("run_id")).write_parquet(
-                run_dir / name / f"part-{i:05d}.parquet"
-            )
-    return run_dir
-
-
-def ipd_rows(matches: list[tuple[int, int, list[tuple[str, str]]]], policy: dict[int, str]) -> pl.DataFrame:
-    """Two rows per match-round (one per player), PD payoffs, step = round = 1.."""
-    rows = []
-    for match_id, (a, b, moves) in enumerate(matches):
-        for r, (ma, mb) in enumerate(moves, start=1):
-            pa, pb = PD[(ma, mb)]
-            for actor, target, act, p_act, p_tgt in ((a, b, ma, pa, pb), (b, a, mb, pb, pa)):
-                rows.append(
-                    {"step": r, "match_id": match_id, "round": r, "actor_id": actor, "target_id": target,
-                     "action": act, "payoff_actor": p_act, "payoff_target": p_tgt, "policy": policy[actor],
-                     "backend": "scripted", "model": None, "latency_ms": 0.0, "prompt_tokens": 0,
-                     "completion_tokens": 0, "cached": False, "fallback": False}
-                )
-    return pl.DataFrame(rows, schema_overrides={"step": pl.Int64, "round": pl.Int32, "model": pl.String})
+from tests.analysis.tiny_runs import INJECTION, VD_POSITIONS, ipd_rows, write_run
 
 
 @pytest.fixture
@@ -89,7 +27,11 @@ def ipd_run(tmp_path: Path) -> Path:
     """
     policy = {0: "tit_for_tat", 1: "always_defect", 2: "always_cooperate"}
     rows = ipd_rows(
-        [(0, 1, [("J", "F"), ("F", "F")]), (0, 2, [("J", "J"), ("J", "J")]), (1, 2, [("F", "J"), ("F", "J")])],
+        [
+            (0, 1, [("J", "F"), ("F", "F")]),
+            (0, 2, [("J", "J"), ("J", "J")]),
+            (1, 2, [("F", "J"), ("F", "J")]),
+        ],
         policy,
     )
     agents = pl.DataFrame({"agent_id": [0, 1, 2], "policy": list(policy.values())})
@@ -103,14 +45,6 @@ def ipd_run(tmp_path: Path) -> Path:
         tables={"interactions": parts},
         agents=agents,
     )
-
-
-VD_POSITIONS = {
-    # dimension -> step -> positions of agents 0..3
-    "a": {0: [0.0, 0.2, 0.8, 1.0], 1: [0.1, 0.1, 0.9, 0.9], 2: [0.5, 0.5, 0.5, 0.505]},
-    "b": {0: [0.5, 0.5, 0.5, 0.5], 1: [0.4, 0.5, 0.5, 0.5], 2: [0.5, 0.5, 0.5, 0.5]},
-    "c": {0: [0.0, 0.0, 1.0, 1.0], 1: [0.0, 0.0, 1.0, 1.0], 2: [0.0, 0.0, 1.0, 1.0]},
-}
 
 
 @pytest.fixture
@@ -129,12 +63,34 @@ def vd_run(tmp_path: Path) -> Path:
         for i, v in enumerate(values)
     ]
     states = pl.DataFrame(rows, schema_overrides={"step": pl.Int64})
-    agents = pl.DataFrame({"agent_id": [0, 1, 2, 3], "policy": ["bounded_confidence"] * 4})
+    agents = pl.DataFrame({"agent_id": [0, 1, 2, 3], "policy": ["llm"] * 4})
+    # One LLM exchange whose text tries to inject markup: the report must escape it.
+    interactions = pl.DataFrame(
+        {
+            "step": [0],
+            "phase": ["listen"],
+            "round": [0],
+            "speaker_id": [0],
+            "listener_id": [1],
+            "dimension": ["a"],
+            "heard": [True],
+            "speaker_position": [0.0],
+            "position_before": [0.2],
+            "position_after": [0.1],
+            "message": [INJECTION],
+            "policy": ["llm"],
+            "backend": ["vllm"],
+            "model": ["tiny"],
+            "fallback": [None],
+        },
+        schema_overrides={"step": pl.Int64, "round": pl.Int32, "fallback": pl.String},
+    )
     return write_run(
         tmp_path / "vd_run",
         run_id="vd-1",
         seed=7,
-        scenario={"name": "value_diffusion", "epsilon": 0.3, "mu": 0.5},
-        tables={"states": [states]},
+        scenario={"name": "value_diffusion", "model": "llm", "epsilon": 0.3, "mu": 0.5},
+        model="tiny",
+        tables={"states": [states], "interactions": [interactions]},
         agents=agents,
     )

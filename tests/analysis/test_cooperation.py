@@ -50,9 +50,12 @@ def test_mean_payoff_by_strategy(ipd_run: Path) -> None:
 def test_match_scores_pair_each_player_with_opponent(ipd_run: Path) -> None:
     scores = match_scores(load(ipd_run).interactions)
     assert scores.select("match_id", "actor_id", "score", "opponent_score", "rounds").rows() == [
-        (0, 0, 5.0, 15.0, 2), (0, 1, 15.0, 5.0, 2),
-        (1, 0, 16.0, 16.0, 2), (1, 2, 16.0, 16.0, 2),
-        (2, 1, 20.0, 0.0, 2), (2, 2, 0.0, 20.0, 2),
+        (0, 0, 5.0, 15.0, 2),
+        (0, 1, 15.0, 5.0, 2),
+        (1, 0, 16.0, 16.0, 2),
+        (1, 2, 16.0, 16.0, 2),
+        (2, 1, 20.0, 0.0, 2),
+        (2, 2, 0.0, 20.0, 2),
     ]
 
 
@@ -67,7 +70,7 @@ def test_tournament_ranking(ipd_run: Path) -> None:
 
 def test_missing_column_names_metric_and_column() -> None:
     frame = pl.DataFrame({"run_id": ["a"], "round": [1]})
-    with pytest.raises(AnalysisError, match="cooperation_rate: table lacks column.*action"):
+    with pytest.raises(AnalysisError, match=r"cooperation_rate: table lacks column.*action"):
         cooperation_rate(frame)
 
 
@@ -77,5 +80,7 @@ def test_strategy_shares() -> None:
     )
     shares = strategy_shares(frame, by="generation")
     assert shares.select("generation", "policy", "share", "n").rows() == [
-        (0, "x", 0.75, 3), (0, "y", 0.25, 1), (1, "y", 1.0, 1),
+        (0, "x", 0.75, 3),
+        (0, "y", 0.25, 1),
+        (1, "y", 1.0, 1),
     ]

@@ -16,9 +16,15 @@ def test_cluster_counts(vd_run: Path) -> None:
     counts = cluster_counts(load(vd_run).states)
     got = {(d, s): c for d, s, c in counts.select("dimension", "step", "clusters").rows()}
     assert got == {
-        ("a", 0): 4, ("a", 1): 2, ("a", 2): 1,
-        ("b", 0): 1, ("b", 1): 2, ("b", 2): 1,
-        ("c", 0): 2, ("c", 1): 2, ("c", 2): 2,
+        ("a", 0): 4,
+        ("a", 1): 2,
+        ("a", 2): 1,
+        ("b", 0): 1,
+        ("b", 1): 2,
+        ("b", 2): 1,
+        ("c", 0): 2,
+        ("c", 1): 2,
+        ("c", 2): 2,
     }
 
 
@@ -47,5 +53,7 @@ def test_bimodality_of_uniform_grid_is_two_thirds() -> None:
 def test_time_to_consensus(vd_run: Path) -> None:
     ttc = time_to_consensus(load(vd_run).states)
     assert ttc.select("dimension", "steps_to_consensus", "reached").rows() == [
-        ("a", 2, True), ("b", 2, True), ("c", None, False),
+        ("a", 2, True),
+        ("b", 2, True),
+        ("c", None, False),
     ]

@@ -47,7 +47,11 @@ def test_bad_level() -> None:
 
 def test_over_seeds_groups() -> None:
     per_run = pl.DataFrame(
-        {"run_id": ["a", "b", "c", "d", "a", "b"], "round": [1, 1, 1, 1, 2, 2], "v": [0.0, 0.0, 0.0, 1.0, 2.0, 2.0]}
+        {
+            "run_id": ["a", "b", "c", "d", "a", "b"],
+            "round": [1, 1, 1, 1, 2, 2],
+            "v": [0.0, 0.0, 0.0, 1.0, 2.0, 2.0],
+        }
     )
     out = over_seeds(per_run, "v", by=["round"], resamples=20_000, seed=3)
     assert out.rows() == [(1, 0.25, 0.0, 0.75, 4), (2, 2.0, 2.0, 2.0, 2)]

@@ -1,0 +1,62 @@
+"""Small builders shared by the backend tests: a population and IPD-like decision batches."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from agents.decisions import ActionSpec, ChoiceField, DecisionBatch, NumberField, TextField
+from agents.population import Population, SamplerConfig, sample_personas
+from agents.prompts import register
+
+MOVE_SPEC = ActionSpec(
+    name="ipd_move",
+    fields=(ChoiceField(name="move", options=("J", "F")),),
+    fallback={"move": "J"},
+    max_tokens=2,
+    temperature=0.0,
+)
+GIVE_SPEC = ActionSpec(
+    name="test_give",
+    fields=(
+        NumberField(name="give", minimum=0, maximum=10, integer=True),
+        TextField(name="why", max_chars=40),
+    ),
+    fallback={"give": 0, "why": ""},
+    max_tokens=128,
+)
+
+
+@register("test_give")
+def _render_give(persona, obs, context, spec, seed):
+    return [{"role": "user", "content": f"{persona.name} has {obs['bound_give']} units. How many to give?"}]
+
+
+def population(n: int) -> Population:
+    personas = sample_personas(SamplerConfig(), n, np.random.default_rng(0))
+    return Population(personas, ("llm",), np.zeros(n, np.int16))
+
+
+def move_batch(n: int, t: int = 2, seed0: int = 1000) -> DecisionBatch:
+    """n IPD decisions at round t (histories alternate J/F), seeds seed0 .. seed0 + n - 1 (+2**40)."""
+    own = np.tile(np.arange(t, dtype=np.int8) % 2, (n, 1))
+    return DecisionBatch(
+        spec=MOVE_SPEC,
+        agent_ids=np.arange(n),
+        obs={"own": own, "opp": 1 - own, "side": np.zeros(n, np.int8)},
+        context={
+            "round": t,
+            "rounds": 10,
+            "game": "pd",
+            "payoffs": [[[[8, 8], [0, 10]], [[10, 0], [5, 5]]]] * 2,
+        },
+        seeds=np.arange(seed0, seed0 + n, dtype=np.uint64) + np.uint64(2**40),
+    )
+
+
+def give_batch(n: int, upper: np.ndarray) -> DecisionBatch:
+    return DecisionBatch(
+        spec=GIVE_SPEC,
+        agent_ids=np.arange(n),
+        obs={"bound_give": np.asarray(upper, dtype=np.float64)},
+        seeds=np.arange(7, 7 + n, dtype=np.uint64) * np.uint64(7919),
+    )

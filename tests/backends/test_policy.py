@@ -1,0 +1,180 @@
+"""LLMPolicy against a fake OpenAI-compatible server over real HTTP: request shape, parsing,
+bounds, faults (500s, timeouts, malformed bodies, dropped connections), concurrency, the cache
+and replay."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from sim.backends import BackendError
+from sim.backends.config import BackendConfig
+from sim.backends.fake_server import FakeOpenAIServer
+from sim.backends.policy import LLMPolicy, attempt_seed
+from tests.backends.helpers import GIVE_SPEC, give_batch, move_batch, population
+
+
+def backend(server: FakeOpenAIServer, tmp_path, **extra) -> BackendConfig:
+    fields = {"kind": "vllm", "model": server.model, "base_url": server.base_url, "cache_dir": str(tmp_path)}
+    return BackendConfig(**{**fields, **extra})
+
+
+def decide(config: BackendConfig, batch, n_agents: int = 8):
+    policy = LLMPolicy(config, population(n_agents))
+    try:
+        return policy.decide(batch), policy.totals()
+    finally:
+        policy.close()
+
+
+def test_choice_requests_carry_seed_structured_choice_and_spec_temperature(fake_openai, tmp_path):
+    batch = move_batch(8)
+    out, totals = decide(backend(fake_openai, tmp_path), batch)
+    by_seed = {r["seed"]: r for r in fake_openai.requests}
+    assert sorted(by_seed) == sorted(int(s) % 2**31 for s in batch.seeds)
+    for request in fake_openai.requests:
+        assert request["structured_outputs"] == {"choice": ["J", "F"]}
+        assert request["temperature"] == 0.0 and request["model"] == "fake-model"
+        assert request["messages"][-1]["content"].endswith("A: Option")
+    # The fake answers choice[seed % 2]: the policy must map each reply to its own decision.
+    expected = np.array([int(s) % 2**31 % 2 for s in batch.seeds])
+    assert np.array_equal(out.values["move"], expected)
+    assert (out.prompt_tokens > 0).all() and (out.completion_tokens == 1).all()
+    assert not out.cached.any() and all(f is None for f in out.fallback)
+    assert totals["calls"] == 8 and totals["decisions"] == 8
+
+
+def test_backend_temperature_applies_when_spec_sets_none(fake_openai, tmp_path):
+    decide(backend(fake_openai, tmp_path, temperature=1.3), give_batch(2, [5, 5]))
+    assert {r["temperature"] for r in fake_openai.requests} == {1.3}
+
+
+def test_json_schema_request_is_tightened_to_each_decisions_bound(fake_openai, tmp_path):
+    upper = np.array([0, 3, 10, 7])
+    out, _ = decide(backend(fake_openai, tmp_path), give_batch(4, upper))
+    maxima = sorted(r["response_format"]["json_schema"]["schema"]["properties"]["give"]["maximum"]
+                    for r in fake_openai.requests)  # fmt: skip
+    assert maxima == sorted(upper.tolist())
+    assert all(f is None for f in out.fallback)
+    assert (out.values["give"] >= 0).all() and (out.values["give"] <= upper).all()
+    assert all(isinstance(w, str) and w.startswith("text") for w in out.values["why"])
+
+
+def test_out_of_bound_reply_falls_back(fake_openai, tmp_path):
+    """A reply above the decision's bound is invalid even though the spec's maximum allows it."""
+    config = backend(fake_openai, tmp_path, invalid_retries=0)
+    policy = LLMPolicy(config, population(2))
+    with pytest.raises(ValueError):
+        policy.parse(GIVE_SPEC, '{"give": 6, "why": ""}', {"give": (0.0, 5.0)})
+    policy.close()
+
+
+@pytest.mark.parametrize(
+    ("faults", "extra", "reason"),
+    [
+        (["500"] * 3, {"max_retries": 2}, "server_error"),
+        (["timeout"], {"max_retries": 0, "timeout_s": 0.3}, "timeout"),
+        (["drop"] * 2, {"max_retries": 1}, "connection"),
+        (["invalid", "invalid"], {"invalid_retries": 1}, "invalid_reply"),
+        (["malformed", "malformed"], {"invalid_retries": 1}, "invalid_reply"),
+    ],
+)
+def test_faults_give_the_fallback_and_the_reason(fake_openai, tmp_path, faults, extra, reason):
+    batch = move_batch(4)
+    bad = int(batch.seeds[1]) % 2**31
+    fake_openai.inject(bad, *faults)
+    fake_openai.inject(
+        attempt_seed(int(batch.seeds[1]), 1), *[f for f in faults if f in ("invalid", "malformed")]
+    )
+    out, totals = decide(backend(fake_openai, tmp_path, **extra), batch)
+    assert out.fallback[1] == reason and out.values["move"][1] == 0  # fallback J
+    assert [out.fallback[i] for i in (0, 2, 3)] == [None, None, None]
+    assert totals[f"fallback_{reason}"] == 1
+
+
+@pytest.mark.parametrize("faults", [["500", "500"], ["drop"], ["malformed"], ["invalid"]])
+def test_transient_faults_are_retried_to_a_valid_answer(fake_openai, tmp_path, faults):
+    batch = move_batch(3)
+    fake_openai.inject(int(batch.seeds[0]) % 2**31, *faults)
+    out, _ = decide(backend(fake_openai, tmp_path, max_retries=2, invalid_retries=1), batch)
+    assert all(f is None for f in out.fallback)
+
+
+def test_dead_server_falls_back_without_crashing(tmp_path):
+    config = BackendConfig(
+        kind="vllm", model="m", base_url="http://127.0.0.1:9/v1", cache_dir=str(tmp_path), max_retries=0
+    )
+    out, totals = decide(config, move_batch(5))
+    assert list(out.fallback) == ["connection"] * 5 and (out.values["move"] == 0).all()
+    assert totals["fallback_connection"] == 5
+
+
+def test_concurrency_is_bounded_per_endpoint_and_spread_over_endpoints(tmp_path):
+    with FakeOpenAIServer() as a, FakeOpenAIServer() as b:
+        a.delay_s = b.delay_s = 0.05
+        config = backend(a, tmp_path, endpoints=(b.base_url,), max_concurrency=3, cache=False)
+        out, _ = decide(config, move_batch(40), n_agents=40)
+        assert all(f is None for f in out.fallback)
+        assert a.max_in_flight == 3 and b.max_in_flight == 3
+        assert len(a.requests) + len(b.requests) == 40 and min(len(a.requests), len(b.requests)) >= 10
+
+
+def test_warm_cache_answers_without_the_server_and_replay_matches(fake_openai, tmp_path):
+    batch = move_batch(6)
+    first, _ = decide(backend(fake_openai, tmp_path), batch)
+    sent = len(fake_openai.requests)
+    second, totals = decide(backend(fake_openai, tmp_path), batch)
+    assert len(fake_openai.requests) == sent and totals.get("calls", 0) == 0 and second.cached.all()
+    replay = backend(fake_openai, tmp_path, mode="replay", base_url="http://127.0.0.1:9/v1")
+    third, _ = decide(replay, batch)
+    for out in (second, third):
+        assert np.array_equal(out.values["move"], first.values["move"])
+        assert np.array_equal(out.prompt_tokens, first.prompt_tokens)
+
+
+def test_replay_reproduces_fallbacks_and_live_rerun_asks_again(fake_openai, tmp_path):
+    batch = move_batch(3)
+    fake_openai.inject(int(batch.seeds[2]) % 2**31, "500")
+    live, _ = decide(backend(fake_openai, tmp_path, max_retries=0), batch)
+    assert live.fallback[2] == "server_error"
+    replay, _ = decide(backend(fake_openai, tmp_path, mode="replay"), batch)
+    assert list(replay.fallback) == list(live.fallback)
+    rerun, totals = decide(backend(fake_openai, tmp_path, max_retries=0), batch)
+    assert rerun.fallback[2] is None and totals["calls"] == 1
+
+
+def test_replay_miss_is_one_clear_error(tmp_path):
+    config = BackendConfig(kind="vllm", model="m", mode="replay", cache_dir=str(tmp_path))
+    with pytest.raises(BackendError, match="replay: no cached response") as err:
+        decide(config, move_batch(2))
+    assert "\n" not in str(err.value)
+
+
+def test_same_policy_survives_a_new_event_loop_per_batch(fake_openai, tmp_path):
+    policy = LLMPolicy(backend(fake_openai, tmp_path, cache=False), population(4))
+    first = asyncio.run(policy.adecide(move_batch(4)))
+    second = asyncio.run(policy.adecide(move_batch(4)))
+    asyncio.run(policy.aclose())
+    assert np.array_equal(first.values["move"], second.values["move"])
+
+
+def test_api_key_comes_from_the_named_env_var_and_is_not_cached(fake_openai, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOCSIM_TEST_KEY", "sk-secret-123")
+    decide(backend(fake_openai, tmp_path, api_key_env="SOCSIM_TEST_KEY"), move_batch(2))
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert b"sk-secret-123" not in stored
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(BackendError, match="OPENAI_API_KEY is not set"):
+        decide(
+            BackendConfig(kind="openai", model="m", base_url=fake_openai.base_url, cache=False), move_batch(1)
+        )
+
+
+def test_empty_batch_and_llm_with_backend_none(tmp_path):
+    with pytest.raises(BackendError, match="backend is none"):
+        LLMPolicy(BackendConfig(), population(2))
+    config = BackendConfig(kind="vllm", model="m", base_url="http://127.0.0.1:9/v1", cache_dir=str(tmp_path))
+    out, _ = decide(config, move_batch(0))
+    assert len(out) == 0

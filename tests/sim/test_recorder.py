@@ -1,0 +1,50 @@
+"""The recorder streams parts atomically and closes the manifest however a run ends."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from scenarios.ipd import IteratedGame
+from sim.config import compose
+from sim.run import run
+from tests.contract import read_table
+
+
+def test_parts_stream_with_flat_memory(tmp_path):
+    run_dir = run(compose(["population.size=10", "run.flush_rows=90", "scenario.rounds=5", f"run.dir={tmp_path}",
+                           "run.progress=false"]))  # fmt: skip
+    parts = sorted((run_dir / "interactions").iterdir())
+    assert [p.name for p in parts] == [f"part-{i:05d}.parquet" for i in range(len(parts))] and len(parts) == 5  # one per step of 90 rows
+    assert read_table(run_dir, "interactions").height == 45 * 2 * 5
+    assert not list(run_dir.rglob("*.tmp"))
+
+
+def test_failed_run_keeps_complete_parts_and_says_why(tmp_path, monkeypatch):
+    original = IteratedGame.resolve
+
+    def broken(self, world, step, *args):
+        if step == 3:
+            raise RuntimeError("boom at step 3")
+        return original(self, world, step, *args)
+
+    monkeypatch.setattr(IteratedGame, "resolve", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        run(compose(["population.size=6", "run.flush_rows=30", f"run.dir={tmp_path}", "run.progress=false"]))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "boom at step 3" in manifest["error"]
+    rows = read_table(tmp_path, "interactions")
+    assert sorted(rows["step"].unique().to_list()) == [0, 1, 2]  # complete steps only
+    assert manifest["totals"]["rows"]["interactions"] == rows.height
+
+
+def test_manifest_records_versions_config_and_git(tmp_path):
+    run(compose(["population.size=4", "scenario.rounds=1", f"run.dir={tmp_path}", "run.progress=false"]))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["config"]["scenario"]["rounds"] == 1 and manifest["config"]["run"]["dir"] == str(tmp_path)
+    assert {"socsim", "numpy", "polars", "ray"} <= set(manifest["versions"])
+    assert manifest["started_at"] <= manifest["ended_at"]
+    agents = pl.read_parquet(tmp_path / "agents.parquet")
+    assert agents["agent_id"].to_list() == [0, 1, 2, 3] and "value_benevolence" in agents.columns
