@@ -112,9 +112,7 @@ def sample_personas(config: SamplerConfig, n: int, rng: np.random.Generator) -> 
 
 def _typed(frame: pl.DataFrame) -> pl.DataFrame:
     floats = [c for c in FLAT_COLUMNS if c.startswith(("big5_", "value_"))]
-    return frame.select(FLAT_COLUMNS).with_columns(
-        pl.col("age").cast(pl.Int32), pl.col(floats).cast(pl.Float64)
-    )
+    return frame.select(FLAT_COLUMNS).with_columns(pl.col("age").cast(pl.Int32), pl.col(floats).cast(pl.Float64))
 
 
 def load_personas(path: str | Path) -> pl.DataFrame:
@@ -136,7 +134,9 @@ def load_personas(path: str | Path) -> pl.DataFrame:
                     try:
                         rows.append((number, json.loads(line)))
                     except json.JSONDecodeError as exc:
-                        raise PersonaFileError(f"persona file {path}, line {number}: invalid JSON ({exc.msg})")
+                        raise PersonaFileError(
+                            f"persona file {path}, line {number}: invalid JSON ({exc.msg})"
+                        ) from None
         elif suffix == ".csv":
             frame = pl.read_csv(path, infer_schema=False)
             rows = list(enumerate(frame.to_dicts(), start=2))  # row 1 is the header
@@ -161,7 +161,9 @@ def load_personas(path: str | Path) -> pl.DataFrame:
             where = ".".join(str(p) for p in err["loc"]) or "row"
             raise PersonaFileError(f"persona file {path}, row {number}: {where}: {err['msg']}") from None
         if persona.id in seen:
-            raise PersonaFileError(f"persona file {path}, row {number}: duplicate id {persona.id!r} (first at row {seen[persona.id]})")
+            raise PersonaFileError(
+                f"persona file {path}, row {number}: duplicate id {persona.id!r} (first at row {seen[persona.id]})"
+            )
         seen[persona.id] = number
         personas.append(persona.flat())
     return _typed(pl.DataFrame(personas))
@@ -208,7 +210,7 @@ def allocate_mix(mix: dict[str, float], size: int) -> dict[str, int]:
     values = list(mix.values())
     if any(v < 0 for v in values):
         raise ValueError("population.mix: counts and fractions must be >= 0")
-    if all(float(v).is_integer() and v >= 1 or v == 0 for v in values) and any(v >= 1 for v in values):
+    if all((float(v).is_integer() and v >= 1) or v == 0 for v in values) and any(v >= 1 for v in values):
         total = int(sum(values))
         if total != size:
             raise ValueError(f"population.mix counts sum to {total} but population.size is {size}")
@@ -225,15 +227,11 @@ def allocate_mix(mix: dict[str, float], size: int) -> dict[str, int]:
     return dict(zip(mix, counts.tolist(), strict=True))
 
 
-def assign_policies(
-    counts: dict[str, int], universe: tuple[str, ...], rng: np.random.Generator
-) -> np.ndarray:
+def assign_policies(counts: dict[str, int], universe: tuple[str, ...], rng: np.random.Generator) -> np.ndarray:
     """A shuffled code per agent (index into `universe`, every policy the run may use), so no policy
     sits in one block of agent ids (and so on one shard)."""
     unknown = [name for name in counts if name not in universe]
     if unknown:
         raise ValueError(f"population.mix: unknown policy {unknown[0]!r}; choose from {list(universe)}")
-    codes = np.repeat(
-        np.array([universe.index(name) for name in counts], dtype=np.int16), list(counts.values())
-    )
+    codes = np.repeat(np.array([universe.index(name) for name in counts], dtype=np.int16), list(counts.values()))
     return rng.permutation(codes)

@@ -105,16 +105,12 @@ def tournament_ranking(interactions: Frame) -> pl.DataFrame:
             (pl.col("score") == pl.col("opponent_score")).mean().alias("draw_rate"),
             pl.len().alias("matches"),
         )
-        .with_columns(
-            pl.col("score").rank(method="min", descending=True).over("run_id").cast(pl.Int64).alias("rank")
-        )
+        .with_columns(pl.col("score").rank(method="min", descending=True).over("run_id").cast(pl.Int64).alias("rank"))
         .sort(["run_id", "rank", "policy"])
     )
 
 
-def strategy_shares(
-    frame: Frame, by: str | Sequence[str] = ("generation",), column: str = "policy"
-) -> pl.DataFrame:
+def strategy_shares(frame: Frame, by: str | Sequence[str] = ("generation",), column: str = "policy") -> pl.DataFrame:
     """Share of agents (rows) holding each strategy per run and `by` group.
 
     Columns: run_id, *by, <column>, share, n.

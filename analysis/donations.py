@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from analysis.errors import AnalysisError
 from analysis.frames import Frame, columns, gini, keys, lazy, ols_slope, require
 
 
@@ -37,9 +38,7 @@ def donation_trend(per_generation: pl.DataFrame, x: str = "generation", y: str =
     Takes `donation_fraction(...)`'s result. Columns: run_id, slope (null with a single generation).
     """
     require(per_generation, ["run_id", x, y], "donation_trend")
-    return (
-        per_generation.group_by("run_id").agg(ols_slope(pl.col(x), pl.col(y)).alias("slope")).sort("run_id")
-    )
+    return per_generation.group_by("run_id").agg(ols_slope(pl.col(x), pl.col(y)).alias("slope")).sort("run_id")
 
 
 def resource_gini(
@@ -49,7 +48,7 @@ def resource_gini(
 
     Columns: run_id, *by, gini, n.
     """
-    group = keys([b for b in ([by] if isinstance(by, str) else by) if b in columns(states)] or ["step"])
+    group = keys(_present(states, by))
     require(states, [*group, resources], "resource_gini")
     return (
         lazy(states)
@@ -60,18 +59,38 @@ def resource_gini(
     )
 
 
+def final_round(states: Frame, round_col: str = "round") -> pl.LazyFrame:
+    """Only the rows of each generation's last round: resources there are the generation's scores."""
+    group = [c for c in ("run_id", "generation") if c in columns(states)]
+    require(states, [*group, round_col], "final_round")
+    return lazy(states).filter(pl.col(round_col) == pl.col(round_col).max().over(group))
+
+
+def reputation_columns(states: Frame) -> list[str]:
+    """The binary standing columns the donor game records, one per assessment norm (good_<norm>)."""
+    return [c for c in columns(states) if c.startswith("good_") or c == "reputation"]
+
+
 def reputation_dynamics(
     states: Frame,
     by: str | Sequence[str] = ("generation", "round"),
-    reputation: str | Sequence[str] = "reputation",
+    reputation: str | Sequence[str] | None = None,
 ) -> pl.DataFrame:
-    """Mean reputation (share in good standing, for binary reputations) per run and `by` group.
+    """Share of agents in good standing per run and `by` group, under each assessment norm.
 
-    `reputation` may name several columns (e.g. one per assessment norm); each gets its mean.
-    Columns: run_id, *by, <each reputation column>, n.
+    `reputation`: the column(s) to average; default every `good_<norm>` column.
+    Columns: run_id, *by, one per reputation column (0..1), n.
     """
-    cols = [reputation] if isinstance(reputation, str) else list(reputation)
-    group = keys([b for b in ([by] if isinstance(by, str) else by) if b in columns(states)] or ["step"])
+    cols = (
+        reputation_columns(states)
+        if reputation is None
+        else [reputation]
+        if isinstance(reputation, str)
+        else list(reputation)
+    )
+    if not cols:
+        raise AnalysisError("reputation_dynamics: states have no good_<norm> (reputation) column")
+    group = keys(_present(states, by))
     require(states, [*group, *cols], "reputation_dynamics")
     return (
         lazy(states)
@@ -80,3 +99,18 @@ def reputation_dynamics(
         .sort(group)
         .collect()
     )
+
+
+def strategy_labels(strategies: Frame) -> pl.LazyFrame:
+    """Add `strategy_kind`: the scripted strategy's name, or "llm" for a language-model agent (whose
+    `strategy` is free text, unique to each agent, so shares of it would mean nothing)."""
+    require(strategies, ["policy", "strategy"], "strategy_labels")
+    kind = pl.when(pl.col("policy") == "llm").then(pl.lit("llm")).otherwise(pl.col("strategy"))
+    return lazy(strategies).with_columns(kind.alias("strategy_kind"))
+
+
+def _present(frame: Frame, by: str | Sequence[str]) -> list[str]:
+    """The `by` keys the table has (states of other scenarios have no generation); step otherwise."""
+    wanted = [by] if isinstance(by, str) else list(by)
+    have = set(columns(frame))
+    return [b for b in wanted if b in have] or ["step"]

@@ -24,9 +24,7 @@ def require(frame: Frame, needed: Iterable[str], what: str) -> None:
     have = set(columns(frame))
     missing = [c for c in needed if c not in have]
     if missing:
-        raise AnalysisError(
-            f"{what}: table lacks column(s) {', '.join(missing)} (has {', '.join(sorted(have))})"
-        )
+        raise AnalysisError(f"{what}: table lacks column(s) {', '.join(missing)} (has {', '.join(sorted(have))})")
 
 
 def keys(by: str | Sequence[str]) -> list[str]:

@@ -79,9 +79,9 @@ class RunSet:
     _meta: pl.DataFrame = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._meta = pl.DataFrame(
-            [run.meta() for run in self.runs_by_id.values()], infer_schema_length=None
-        ).sort("run_id")
+        self._meta = pl.DataFrame([run.meta() for run in self.runs_by_id.values()], infer_schema_length=None).sort(
+            "run_id"
+        )
 
     # -- run metadata -------------------------------------------------------------------------
     @property
@@ -128,10 +128,11 @@ class RunSet:
 
         Raises MissingTableError when no run recorded it (rather than an empty frame, whose missing
         columns would surface later as a confusing error inside a metric). Columns the table already
-        has win over the manifest's (e.g. the per-row `model` of interactions).
+        has win over the manifest's (e.g. the per-row `model` of interactions), except `run_id`, which
+        always comes from the manifest so that a copied run directory stacks as a run of its own.
         """
         frames = []
-        meta = self._meta.rows_by_key("run_id", named=True, unique=True)
+        meta = self._meta.rows_by_key("run_id", named=True, unique=True, include_key=True)
         for run in self:
             files = run.parts.get(name)
             if not files:
@@ -141,7 +142,7 @@ class RunSet:
             extra = [
                 pl.lit(value, dtype=self._meta.schema[key]).alias(key)
                 for key, value in meta[run.run_id].items()
-                if key not in have
+                if key not in have or key == "run_id"
             ]
             frames.append(frame.with_columns(extra))
         if not frames:
@@ -187,9 +188,7 @@ def load(path: str | Path) -> RunSet:
     for manifest_path in manifests:
         run = _read_run(manifest_path.parent)
         if run.run_id in runs:
-            raise AnalysisError(
-                f"run_id {run.run_id!r} appears twice: {runs[run.run_id].path} and {run.path}"
-            )
+            raise AnalysisError(f"run_id {run.run_id!r} appears twice: {runs[run.run_id].path} and {run.path}")
         runs[run.run_id] = run
     return RunSet(runs_by_id=runs, root=root)
 

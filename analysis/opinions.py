@@ -44,9 +44,7 @@ def cluster_counts(
         lazy(states)
         .filter(pl.col(value).is_not_null())
         .sort([*group, value])
-        .with_columns(
-            (pl.col(value).diff().over(group) > gap).fill_null(False).cum_sum().over(group).alias("_cluster")
-        )
+        .with_columns((pl.col(value).diff().over(group) > gap).fill_null(False).cum_sum().over(group).alias("_cluster"))
         .group_by([*group, "_cluster"])
         .agg(pl.len().alias("size"))
         .with_columns(pl.col("size").sum().over(group).alias("n"))
@@ -106,9 +104,7 @@ def time_to_consensus(
     so such runs drop out of `over_seeds`; `reached` says which did.
     Columns: run_id, [dimension], steps_to_consensus, reached.
     """
-    counts = cluster_counts(
-        states, by=(step,), value=value, dimension=dimension, gap=gap, min_share=min_share
-    )
+    counts = cluster_counts(states, by=(step,), value=value, dimension=dimension, gap=gap, min_share=min_share)
     group = [c for c in ("run_id", dimension) if c in counts.columns]
     # Scan from the last step backwards: consensus holds from s on iff every count at >= s is 1.
     return (

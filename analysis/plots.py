@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from analysis.cooperation import cooperation_rate, strategy_shares, tournament_ranking
 from analysis.donations import donation_fraction, donation_trend
@@ -45,9 +46,12 @@ def to_png(fig: Figure, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
-def line_with_band(
-    ax: Any, summary: pl.DataFrame, x: str, hue: str | None = None, label: str | None = None
-) -> None:
+def integer_ticks(ax: Any) -> None:
+    """Rounds, generations and steps are whole numbers: no 1.25 on the axis."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def line_with_band(ax: Any, summary: pl.DataFrame, x: str, hue: str | None = None, label: str | None = None) -> None:
     """Plot `mean` against x (one line per hue value) with the [low, high] band where it exists."""
     groups = summary.partition_by(hue, maintain_order=True, as_dict=True) if hue else {(label,): summary}
     for key, g in sorted(groups.items(), key=lambda kv: str(kv[0])):
@@ -74,6 +78,7 @@ def plot_cooperation(interactions: Frame, x: str = "round", hue: str | None = "p
     fig, ax = new_figure()
     line_with_band(ax, summary, x, hue if len(by) > 1 else None)
     ax.set(xlabel=x, ylabel="cooperation rate", ylim=(-0.02, 1.02))
+    integer_ticks(ax)
     if len(by) > 1:
         ax.legend(fontsize=8, ncols=2)
     _title_runs(ax, interactions, "Cooperation over time")
@@ -108,6 +113,7 @@ def plot_donations(interactions: Frame) -> Figure:
         ci = "" if np.isnan(s["low"]) else f" [{s['low']:+.3f}, {s['high']:+.3f}]"
         ax.plot(xs, intercept + s["mean"] * xs, "k--", linewidth=1, label=f"trend {s['mean']:+.3f}/gen{ci}")
     ax.set(xlabel="generation", ylabel="fraction of resources donated", ylim=(-0.02, 1.02))
+    integer_ticks(ax)
     ax.legend(fontsize=8)
     _title_runs(ax, interactions, "Donations per generation")
     return fig
@@ -128,6 +134,7 @@ def plot_strategy_shares(frame: Frame, x: str = "generation", column: str = "pol
     fig, ax = new_figure()
     ax.stackplot(table[x].to_numpy(), *[table[c].to_numpy() for c in names], labels=names, alpha=0.85)
     ax.set(xlabel=x, ylabel="share of agents", ylim=(0, 1))
+    integer_ticks(ax)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     _title_runs(ax, frame, "Strategy shares")
     return fig
@@ -147,6 +154,7 @@ def plot_series(
     fig, ax = new_figure()
     line_with_band(ax, summary, x, hue)
     ax.set(xlabel=x, ylabel=ylabel or value)
+    integer_ticks(ax)
     if hue:
         ax.legend(fontsize=8, ncols=2)
     _title_runs(ax, per_run, title or value)
@@ -185,6 +193,7 @@ def plot_opinions(
     ys = wide.drop("step").to_numpy()
     ax.plot(wide["step"].to_numpy(), ys, linewidth=0.6, alpha=0.5)
     ax.set(xlabel="step", ylabel=f"position{'' if dimension is None else f' ({dimension})'}")
+    integer_ticks(ax)
     ax.set_title(f"Opinion trajectories, run {run_id}", fontsize=10)
     final = df.filter(pl.col("step") == df["step"].max())[value].to_numpy()
     hist.hist(
@@ -240,9 +249,7 @@ def plot_network(
     return fig
 
 
-def edges_from_config(
-    manifest: dict[str, Any], agents: pl.DataFrame, max_complete: int = 200
-) -> np.ndarray | None:
+def edges_from_config(manifest: dict[str, Any], agents: pl.DataFrame, max_complete: int = 200) -> np.ndarray | None:
     """Edges of a run's graph when they can be rebuilt exactly without the engine, else None.
 
     complete: all pairs (only up to `max_complete` agents: a drawing of more is a solid blob);
@@ -273,9 +280,7 @@ def plot_clusters(states: Frame, **kw: Any) -> Figure:
     """Number of opinion clusters (groups >= 1% of agents) over steps, per dimension."""
     counts = cluster_counts(states, **kw)
     hue = "dimension" if "dimension" in counts.columns else None
-    return plot_series(
-        counts, "clusters", hue=hue, ylabel="clusters (>= 1% of agents)", title="Opinion clusters"
-    )
+    return plot_series(counts, "clusters", hue=hue, ylabel="clusters (>= 1% of agents)", title="Opinion clusters")
 
 
 def plot_polarization(states: Frame, measure: str = "variance") -> Figure:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import base64
 import html
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,15 @@ from matplotlib.figure import Figure
 
 from analysis import plots
 from analysis.cooperation import mean_payoff_by_strategy, tournament_ranking
-from analysis.donations import donation_fraction, donation_trend, reputation_dynamics, resource_gini
+from analysis.donations import (
+    donation_fraction,
+    donation_trend,
+    final_round,
+    reputation_columns,
+    reputation_dynamics,
+    resource_gini,
+    strategy_labels,
+)
 from analysis.errors import AnalysisError
 from analysis.frames import columns
 from analysis.load import RunSet, load
@@ -87,7 +96,7 @@ class Page:
 
 def _cell(value: object, digits: int) -> str:
     if isinstance(value, float):
-        return f"{value:.{digits}g}"
+        return "–" if math.isnan(value) else f"{value:.{digits}g}"
     return "" if value is None else str(value)
 
 
@@ -112,19 +121,23 @@ def build_report(path: str | Path) -> str:
 
 
 def overview(page: Page, runs: RunSet) -> None:
+    """Settings shared by all runs as a two-column list; what varies (seed, swept parameters) per run."""
     page.heading("Runs")
-    keep = [c for c in runs.runs.columns if runs.runs[c].null_count() < runs.runs.height]
-    page.table(runs.runs.select(keep))
-    totals = [
-        {
-            "run_id": r.run_id,
-            "started_at": r.manifest.get("started_at"),
-            "ended_at": r.manifest.get("ended_at"),
-            **{k: v for k, v in (r.manifest.get("totals") or {}).items() if not isinstance(v, (dict, list))},
-        }
-        for r in runs
-    ]
-    page.table(pl.DataFrame(totals, infer_schema_length=None))
+    meta = runs.runs.with_columns(
+        pl.Series("started_at", [r.manifest.get("started_at") for r in runs], pl.String),
+        pl.Series("ended_at", [r.manifest.get("ended_at") for r in runs], pl.String),
+    )
+    for key in sorted({k for r in runs for k, v in (r.manifest.get("totals") or {}).items() if _scalar(v)}):
+        values = [(r.manifest.get("totals") or {}).get(key) for r in runs]
+        meta = meta.with_columns(pl.Series(f"total_{key}", [str(v) for v in values], pl.String))
+    varying = [c for c in meta.columns if c == "run_id" or meta[c].cast(pl.String).n_unique() > 1]
+    common = [c for c in meta.columns if c not in varying and meta[c].null_count() < meta.height]
+    page.table(pl.DataFrame({"setting": common, "value": [_cell(meta[c][0], 6) for c in common]}))
+    page.table(meta.select(varying))
+
+
+def _scalar(value: object) -> bool:
+    return not isinstance(value, (dict, list))
 
 
 def repeated_games(page: Page, runs: RunSet) -> None:
@@ -138,9 +151,7 @@ def repeated_games(page: Page, runs: RunSet) -> None:
         ranked = over_seeds(tournament_ranking(inter), "score", by=["policy"]).sort("mean", descending=True)
         page.table(ranked.rename({"mean": "mean match score"}))
         page.text("Mean payoff per decision, by strategy:")
-        page.table(
-            over_seeds(mean_payoff_by_strategy(inter), "payoff", by=["policy"]).sort("mean", descending=True)
-        )
+        page.table(over_seeds(mean_payoff_by_strategy(inter), "payoff", by=["policy"]).sort("mean", descending=True))
 
     page.section("Cooperation over rounds", cooperation)
     page.section("Tournament", ranking)
@@ -151,42 +162,43 @@ def donor_game(page: Page, runs: RunSet) -> None:
 
     def donations() -> None:
         page.figure(plots.plot_donations(inter), "donations per generation")
-        per_run = donation_fraction(inter)
-        page.text("Trend of the mean donation (slope per generation):")
-        page.table(over_seeds(donation_trend(per_run), "slope"))
+        page.text("Trend of the mean donation (least-squares slope per generation):")
+        page.table(over_seeds(donation_trend(donation_fraction(inter)), "slope"))
+        page.figure(plots.plot_cooperation(inter, x="generation", hue="policy"), "cooperation per generation")
 
     def shares() -> None:
-        column = "strategy_kind" if "strategy_kind" in columns(runs.strategies) else "policy"
-        page.figure(plots.plot_strategy_shares(runs.strategies, column=column), "strategy shares")
+        page.figure(
+            plots.plot_strategy_shares(strategy_labels(runs.strategies), column="strategy_kind"),
+            "strategy shares",
+        )
+        written = runs.strategies.filter(pl.col("policy") == "llm").select(
+            "run_id", "generation", "agent_id", "strategy", "final_resources", "survived"
+        )
+        sample = written.head(SAMPLE_EXCHANGES).collect()
+        if sample.height:
+            page.text("Strategies written by language-model agents:")
+            page.table(sample)
 
     def inequality() -> None:
         states = runs.states
+        gini = resource_gini(final_round(states), by=["generation"])
         page.figure(
-            plots.plot_series(
-                resource_gini(states, by=["generation"]),
-                "gini",
-                x="generation",
-                title="Resource inequality (Gini)",
-            ),
+            plots.plot_series(gini, "gini", x="generation", title="Inequality of final resources (Gini)"),
             "gini",
         )
-        rep = [c for c in columns(states) if c.startswith("reputation")]
-        if rep:
-            per_run = reputation_dynamics(states, by=["generation"], reputation=rep)
-            long = per_run.unpivot(
-                index=["run_id", "generation"], on=rep, variable_name="norm", value_name="good"
+        norms = reputation_columns(states)
+        if norms:
+            per_run = reputation_dynamics(states, by=["step"], reputation=norms)
+            long = per_run.unpivot(index=["run_id", "step"], on=norms, variable_name="norm", value_name="good")
+            fig = plots.plot_series(
+                long,
+                "good",
+                x="step",
+                hue="norm",
+                ylabel="share in good standing",
+                title="Reputation dynamics",
             )
-            page.figure(
-                plots.plot_series(
-                    long,
-                    "good",
-                    x="generation",
-                    hue="norm",
-                    ylabel="share in good standing",
-                    title="Reputation dynamics",
-                ),
-                "reputation",
-            )
+            page.figure(fig, "reputation")
 
     page.section("Donations", donations)
     if runs.has("strategies"):
@@ -223,9 +235,7 @@ def opinions(page: Page, runs: RunSet) -> None:
         agents = runs.agents.filter(pl.col("run_id") == run.run_id).collect()
         edges = plots.edges_from_config(run.manifest, agents)
         if edges is None:
-            raise AnalysisError(
-                "the graph's edges are not recorded and cannot be rebuilt for this graph kind"
-            )
+            raise AnalysisError("the graph's edges are not recorded and cannot be rebuilt for this graph kind")
         final = states.filter(pl.col("run_id") == run.run_id)
         if "dimension" in columns(states):
             final = final.filter(pl.col("dimension") == pl.col("dimension").min())

@@ -64,9 +64,7 @@ def over_seeds(
     if missing:
         raise AnalysisError(f"over_seeds: missing column(s) {', '.join(missing)}")
     if df.select(["run_id", *by]).is_duplicated().any():
-        raise AnalysisError(
-            f"over_seeds: several rows per run for {['run_id', *by]}; aggregate per run first"
-        )
+        raise AnalysisError(f"over_seeds: several rows per run for {['run_id', *by]}; aggregate per run first")
     groups = df.group_by(by, maintain_order=True) if by else [((), df)]
     rows = []
     for key, group in groups:

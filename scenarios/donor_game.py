@@ -100,10 +100,12 @@ def donation_spec(config: DonorGameConfig) -> ActionSpec:
 
 
 def strategy_spec(config: DonorGameConfig) -> ActionSpec:
+    text = TextField(
+        name="strategy", max_chars=config.strategy_chars, description="one sentence starting 'My strategy will be'"
+    )
     return ActionSpec(
         name="donor_strategy",
-        fields=(TextField(name="strategy", max_chars=config.strategy_chars,
-                          description="one sentence starting 'My strategy will be'"),),  # fmt: skip
+        fields=(text,),
         fallback={"strategy": "No strategy given."},
         max_tokens=config.strategy_chars + 32,
         temperature=config.temperature,
@@ -212,7 +214,9 @@ class DonorGame:
             )
         complete = graph is None or graph.is_complete
         if complete and n % 2:
-            raise ValueError(f"donor_game: population.size must be even on a complete graph (pairs play); got {n}")
+            raise ValueError(
+                f"donor_game: population.size must be even on a complete graph (agents play in pairs); got {n}"
+            )
         names = tuple(population.policy_names)
         codes = np.asarray(population.policy_codes, np.int16).copy()
         llm = (codes == names.index("llm")) if "llm" in names else np.zeros(n, bool)
@@ -421,20 +425,24 @@ class DonorGame:
         final = world.resources.copy()
         survived = survivors(final, cfg.survivor_fraction, rng)
         names = np.array(world.names, dtype=object)
+        policy = pl.Series(world.names, dtype=pl.String).gather(world.codes)
+        if world.llm.any():  # an LLM agent's strategy is its text; a scripted agent's is its policy name
+            strategy = pl.Series(np.where(world.llm, world.strategy, names[world.codes]).tolist(), dtype=pl.String)
+            fallback = pl.Series([None if f is None else str(f) for f in world.strategy_fallback], dtype=pl.String)
+        else:
+            strategy, fallback = policy, pl.repeat(None, n, dtype=pl.String, eager=True)
         table = pl.DataFrame(
             {
                 "generation": np.full(n, g, np.int32),
                 "agent_id": np.arange(n, dtype=np.int64),
                 "agent_name": _names(world.born, np.arange(n)),
                 "born": world.born,
-                "policy": pl.Series(names[world.codes], dtype=pl.String),
-                "strategy": pl.Series(np.where(world.llm, world.strategy, names[world.codes]), dtype=pl.String),
+                "policy": policy,
+                "strategy": strategy,
                 "parents": self._parents_column(world),
                 "final_resources": final,
                 "survived": survived,
-                "strategy_fallback": pl.Series(
-                    [None if f is None else str(f) for f in world.strategy_fallback], dtype=pl.String
-                ),
+                "strategy_fallback": fallback,
             }
         )
         world.history.append(float(final.mean()))
@@ -511,4 +519,4 @@ def _text_where(values: np.ndarray, mask: np.ndarray) -> pl.Series:
         return pl.repeat(None, len(mask), dtype=pl.String, eager=True)
     out = np.full(len(mask), None, dtype=object)
     out[mask] = values[mask]
-    return pl.Series(out, dtype=pl.String)
+    return pl.Series(out.tolist(), dtype=pl.String)

@@ -32,7 +32,7 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from agents.decisions import ActionSpec, ChoiceField, DecisionBatch, Decisions, NumberField, TextField
 from agents.persona import BIG_FIVE, SCHWARTZ_VALUES
@@ -48,8 +48,8 @@ BOUNDED_CONFIDENCE, STUBBORN = "bounded_confidence", "stubborn"
 class ValueDiffusionConfig(ScenarioConfig):
     name: Literal["value_diffusion"] = "value_diffusion"
     model: Literal["deffuant", "hk", "llm"] = "deffuant"
+    initial: Literal["personas", "uniform"] = "personas"  # before `dimensions`, whose check reads it
     dimensions: tuple[str, ...] = Field(default=SCHWARTZ_VALUES, min_length=1)
-    initial: Literal["personas", "uniform"] = "personas"
     epsilon: float = Field(default=0.2, gt=0.0, description="confidence bound")
     epsilon_trait: str | None = Field(
         default=None,
@@ -71,26 +71,32 @@ class ValueDiffusionConfig(ScenarioConfig):
     def _one_name(cls, value: object) -> object:
         return (value,) if isinstance(value, str) else value
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ValueDiffusionConfig:
-        if len(set(self.dimensions)) != len(self.dimensions):
-            raise ValueError(f"dimensions: repeated name in {list(self.dimensions)}")
-        if self.initial == "personas":
-            unknown = [d for d in self.dimensions if d not in SCHWARTZ_VALUES]
-            if unknown:
-                raise ValueError(
-                    f"dimensions: {unknown[0]!r} is not a Schwartz value "
-                    f"(choose from {list(SCHWARTZ_VALUES)}); other names need initial=uniform"
-                )
-        if self.epsilon_trait is not None and self.epsilon_trait not in TRAIT_COLUMNS:
+    @field_validator("dimensions")
+    @classmethod
+    def _known_dimensions(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"repeated name in {list(value)}")
+        unknown = [d for d in value if d not in SCHWARTZ_VALUES]
+        if info.data.get("initial") == "personas" and unknown:
             raise ValueError(
-                f"epsilon_trait: {self.epsilon_trait!r} is not a persona trait; "
-                f"use one of {list(TRAIT_COLUMNS)}"
+                f"{unknown[0]!r} is not a Schwartz value (choose from {list(SCHWARTZ_VALUES)}); "
+                "other names need initial=uniform"
             )
-        lo, hi = self.epsilon_trait_range
-        if not 0 < lo <= hi:
-            raise ValueError(f"epsilon_trait_range: need 0 < low <= high, got {[lo, hi]}")
-        return self
+        return value
+
+    @field_validator("epsilon_trait")
+    @classmethod
+    def _known_trait(cls, value: str | None) -> str | None:
+        if value is not None and value not in TRAIT_COLUMNS:
+            raise ValueError(f"{value!r} is not a persona trait; use one of {list(TRAIT_COLUMNS)}")
+        return value
+
+    @field_validator("epsilon_trait_range")
+    @classmethod
+    def _ordered_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] <= value[1]:
+            raise ValueError(f"need 0 < low <= high, got {list(value)}")
+        return value
 
     @property
     def steps_limit(self) -> int:
@@ -107,9 +113,7 @@ class ValueDiffusionConfig(ScenarioConfig):
 
 def argument_spec(config: ValueDiffusionConfig) -> ActionSpec:
     """The speaker's turn: a short text (an empty argument is the fallback)."""
-    text = TextField(
-        name="argument", max_chars=config.argument_chars, description="a short argument for your view"
-    )
+    text = TextField(name="argument", max_chars=config.argument_chars, description="a short argument for your view")
     return ActionSpec(
         name="value_argument",
         fields=(text,),
@@ -122,9 +126,7 @@ def update_spec(config: ValueDiffusionConfig) -> ActionSpec:
     """The listener's answer. A fallback answer means "no usable reply": resolve keeps the old position."""
     if config.llm_answer == "likert":
         options = tuple(str(k) for k in range(1, LIKERT_POINTS + 1))
-        field_ = ChoiceField(
-            name="position", options=options, description="1 = not important at all, 7 = extremely"
-        )
+        field_ = ChoiceField(name="position", options=options, description="1 = not important at all, 7 = extremely")
         return ActionSpec(name="value_update", fields=(field_,), fallback={"position": "4"}, max_tokens=2)
     number = NumberField(
         name="position", minimum=0.0, maximum=1.0, description="0 = not important at all, 1 = extremely"
@@ -139,6 +141,12 @@ def to_likert(x: np.ndarray) -> np.ndarray:
 
 def from_likert(index: np.ndarray) -> np.ndarray:
     return np.asarray(index, np.float64) / (LIKERT_POINTS - 1)
+
+
+def _null_where_negative(index: np.ndarray) -> pl.Series:
+    """Decision indices as Int64, null (no decision) where negative."""
+    column = pl.Series(index, dtype=pl.Int64)
+    return pl.select(pl.when(column >= 0).then(column)).to_series()
 
 
 # --- scripted policies for LLM-mode populations ---------------------------------------------------
@@ -249,14 +257,12 @@ class ValueDiffusion:
             positions = population.personas.select([f"value_{d}" for d in c.dimensions]).to_numpy()
         else:
             positions = rng.random((n, len(c.dimensions)))
-        positions = np.ascontiguousarray(positions, dtype=np.float64)
+        positions = np.array(positions, dtype=np.float64, order="C")  # a copy: polars may hand out read-only views
         if c.epsilon_trait is None:
             eps = np.full(n, c.epsilon)
         else:
             lo, hi = c.epsilon_trait_range
-            eps = lo + (hi - lo) * population.personas.get_column(c.epsilon_trait).to_numpy().astype(
-                np.float64
-            )
+            eps = lo + (hi - lo) * population.personas.get_column(c.epsilon_trait).to_numpy().astype(np.float64)
         world = ValueWorld(graph=graph, positions=positions, eps=eps, movable=policy != STUBBORN)
         if c.model == "llm":
             world.names = population.personas.get_column("name").to_numpy().astype(object)
@@ -479,9 +485,7 @@ class ValueDiffusion:
         if len(idx):
             answer = decisions[0]
             reported = answer.values["position"]
-            reported = (
-                from_likert(reported) if self.config.llm_answer == "likert" else reported.astype(np.float64)
-            )
+            reported = from_likert(reported) if self.config.llm_answer == "likert" else reported.astype(np.float64)
             usable = np.array([f is None for f in answer.fallback], bool)  # a fallback keeps the position
             after[idx] = np.where(usable, np.clip(reported, 0.0, 1.0), before[idx])
         # Listeners are distinct within a round (a matching), so this assignment has no collisions.
@@ -553,7 +557,7 @@ class ValueDiffusion:
                 "_decision": (
                     pl.repeat(None, k, dtype=pl.Int64, eager=True)
                     if decision is None
-                    else pl.Series(np.where(decision >= 0, decision, None), dtype=pl.Int64)
+                    else _null_where_negative(decision)
                 ),
             }
         )

@@ -96,7 +96,9 @@ def validate_config(data: dict[str, Any]) -> RunConfig:
         raise ConfigError(_format_error(exc, data=data)) from None
 
 
-def compose(overrides: list[str] | None = None, config_dir: str | None = None, config_name: str = "config") -> RunConfig:
+def compose(
+    overrides: list[str] | None = None, config_dir: str | None = None, config_name: str = "config"
+) -> RunConfig:
     """Compose the config as the CLI would (same YAML, same override syntax) and validate it.
 
     For notebooks and tests. `run.dir` must be given: there is no Hydra output dir here."""

@@ -9,6 +9,7 @@ import json
 import platform
 import subprocess
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -88,10 +89,8 @@ def prepare(config: RunConfig) -> Prepared:
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for dist in ("socsim", "numpy", "polars", "pyarrow", "networkx", "ray", "openai", "pydantic", "hydra-core"):
-        try:
+        with suppress(metadata.PackageNotFoundError):
             found[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
     return found
 
 
@@ -102,7 +101,9 @@ def git_sha() -> str | None:
         sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
         if sha.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain"], capture_output=True, text=True, timeout=5
+        )
         return sha.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -125,7 +126,7 @@ def run(config: RunConfig) -> Path:
             "versions": versions(),
             "git_sha": git_sha(),
             "agents": prepared.population.size,
-            "edges": int(len(prepared.graph.edges)),
+            "edges": len(prepared.graph.edges),
         }
         recorder.start(manifest, prepared.population.agents_table())
         started = time.perf_counter()

@@ -62,5 +62,7 @@ def _checked(batch: DecisionBatch, policy: str, values: dict[str, np.ndarray]) -
     """A scripted policy must answer every field of the spec; a wrong shape is a bug worth naming."""
     expected = {f.name for f in batch.spec.fields}
     if set(values) != expected:
-        raise RuntimeError(f"policy {policy!r} answered fields {sorted(values)} for {batch.spec.name}, expected {sorted(expected)}")
+        raise RuntimeError(
+            f"policy {policy!r} answered fields {sorted(values)} for {batch.spec.name}, expected {sorted(expected)}"
+        )
     return values

@@ -73,22 +73,29 @@ def _fill(batches: list[DecisionBatch], ctx: StepContext, step: int) -> None:
 
 
 def _decision_meta(batches: list[DecisionBatch], decisions: list[Decisions], ctx: StepContext) -> pl.DataFrame:
-    """One row per decision of the step (batches concatenated): who decided how, and at what cost."""
+    """One row per decision of the step (batches concatenated): who decided how, and at what cost.
+
+    String columns are gathered from tiny lookup series: building them from numpy string arrays
+    costs seconds per million rows."""
     if not batches:
         return pl.DataFrame(schema={"policy": pl.String})
     codes = np.concatenate([b.policies for b in batches])
-    names = pl.Series(ctx.population.policy_names, dtype=pl.String)
-    is_llm = codes == ctx.population.policy_names.index(LLM) if LLM in ctx.population.policy_names else np.zeros(len(codes), bool)
+    names = ctx.population.policy_names
+    is_llm = (codes == names.index(LLM)) if LLM in names else np.zeros(len(codes), bool)
+    fallback = np.concatenate([d.fallback for d in decisions])
+    has_fallback = fallback != None  # noqa: E711 - elementwise on an object array
     return pl.DataFrame(
         {
-            "policy": names.gather(codes),
-            "backend": np.where(is_llm, ctx.backend_kind, "scripted"),
-            "model": pl.Series(np.where(is_llm, ctx.model or "", ""), dtype=pl.String).replace("", None),
+            "policy": pl.Series(names, dtype=pl.String).gather(codes),
+            "backend": pl.Series(["scripted", ctx.backend_kind], dtype=pl.String).gather(is_llm.astype(np.int8)),
+            "model": pl.Series([None, ctx.model], dtype=pl.String).gather(is_llm.astype(np.int8)),
             "latency_ms": np.concatenate([d.latency_ms for d in decisions]),
             "prompt_tokens": np.concatenate([d.prompt_tokens for d in decisions]),
             "completion_tokens": np.concatenate([d.completion_tokens for d in decisions]),
             "cached": np.concatenate([d.cached for d in decisions]),
-            "fallback": pl.Series(np.concatenate([d.fallback for d in decisions]), dtype=pl.String),
+            "fallback": pl.Series(fallback.tolist(), dtype=pl.String)
+            if has_fallback.any()
+            else pl.repeat(None, len(fallback), dtype=pl.String, eager=True),
         }
     )
 
@@ -149,7 +156,10 @@ def run_steps(
             if log_every and (step % log_every == 0 or scenario.done(world)):
                 n = sum(len(b) for b in batches)
                 stats = " ".join(f"{k}={v:.4g}" for k, v in result.summary.items())
-                bar.write(f"step {step}: {n:,} decisions in {time.perf_counter() - started:.2f} s {stats}".rstrip(), file=sys.stderr)
+                bar.write(
+                    f"step {step}: {n:,} decisions in {time.perf_counter() - started:.2f} s {stats}".rstrip(),
+                    file=sys.stderr,
+                )
             bar.update(1)
             step += 1
         for name, table in scenario.finish(world).items():

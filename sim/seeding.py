@@ -40,6 +40,4 @@ def decision_seeds(root: int, step: int, n: int) -> np.ndarray:
     Drawn from a counter-based Philox keyed by (root, step): fast for millions of decisions, and
     the i-th seed is the same however the decisions are later split across shards."""
     key = seed_sequence(root, "decisions", step).generate_state(2, dtype=np.uint64)
-    return np.random.Generator(np.random.Philox(key=key)).integers(
-        0, _MASK64, size=n, dtype=np.uint64, endpoint=True
-    )
+    return np.random.Generator(np.random.Philox(key=key)).integers(0, _MASK64, size=n, dtype=np.uint64, endpoint=True)

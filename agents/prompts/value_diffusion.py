@@ -43,9 +43,7 @@ def value_label(name: str) -> str:
 def topic_text(name: str) -> str:
     definition = VALUE_DEFINITIONS.get(name)
     label = value_label(name)
-    return (
-        f"The value under discussion is {label} ({definition})." if definition else f"The topic is {label}."
-    )
+    return f"The value under discussion is {label} ({definition})." if definition else f"The topic is {label}."
 
 
 def position_text(position: float, answer: str) -> str:

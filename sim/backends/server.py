@@ -110,13 +110,15 @@ def managed_server(config: BackendConfig) -> Iterator[str]:
     if parent:
         parent.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=f"socsim-vllm-{port}-", dir=parent))
-    (folder / "tmp").mkdir()
+    # vLLM puts ZMQ IPC sockets (uuid names) in TMPDIR, and socket paths must stay under 108 bytes,
+    # so TMPDIR is a short folder of its own in the system temp dir rather than inside `folder`.
+    tmp = Path(tempfile.mkdtemp(prefix="socsim-"))
     log_path = folder / "server.log"
     env = {
         **os.environ,
         "VLLM_CPU_KVCACHE_SPACE": f"{config.kv_cache_gib:g}",
         "VLLM_CACHE_ROOT": str(folder / "vllm-cache"),
-        "TMPDIR": str(folder / "tmp"),
+        "TMPDIR": str(tmp),
     }
     base_url = f"http://{config.host}:{port}/v1"
     process = None
@@ -132,6 +134,7 @@ def managed_server(config: BackendConfig) -> Iterator[str]:
         if process is not None:
             _stop(process)
         shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _wait_ready(process: subprocess.Popen, base_url: str, key: str, timeout: float, log_path: Path) -> None:

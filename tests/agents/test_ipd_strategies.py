@@ -39,7 +39,11 @@ class TestStrategyContract:
 
     def test_vectorised_equals_one_at_a_time(self, name):
         rng = np.random.default_rng(2)
-        own, opp, u = rng.integers(0, 2, (64, 4), dtype=np.int8), rng.integers(0, 2, (64, 4), dtype=np.int8), rng.random(64)
+        own, opp, u = (
+            rng.integers(0, 2, (64, 4), dtype=np.int8),
+            rng.integers(0, 2, (64, 4), dtype=np.int8),
+            rng.random(64),
+        )
         together = STRATEGIES[name](own, opp, 4, u)
         alone = [STRATEGIES[name](own[i : i + 1], opp[i : i + 1], 4, u[i : i + 1])[0] for i in range(64)]
         assert together.tolist() == alone

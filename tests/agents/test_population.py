@@ -32,7 +32,11 @@ def test_sampling_depends_only_on_the_seed():
 def test_sampler_follows_the_configured_distribution():
     config = SamplerConfig(gender={"female": 1.0}, age_min=30, age_max=30, political_leaning={"left": 1.0})
     people = sample_personas(config, 200, np.random.default_rng(0))
-    assert set(people["gender"]) == {"female"} and set(people["age"]) == {30} and set(people["political_leaning"]) == {"left"}
+    assert (
+        set(people["gender"]) == {"female"}
+        and set(people["age"]) == {30}
+        and set(people["political_leaning"]) == {"left"}
+    )
 
 
 def _persona(i: int) -> dict:
@@ -50,7 +54,9 @@ def test_round_trip_through_every_file_format(tmp_path, suffix):
     else:
         path.write_text("\n".join(json.dumps(Persona.from_flat(r).model_dump()) for r in frame.iter_rows(named=True)))
     loaded = load_personas(path)
-    assert loaded.select("id", "age", "big5_openness").equals(frame.select("id", "age", "big5_openness").cast({"age": pl.Int32}))
+    assert loaded.select("id", "age", "big5_openness").equals(
+        frame.select("id", "age", "big5_openness").cast({"age": pl.Int32})
+    )
 
 
 def test_bad_row_names_row_and_field(tmp_path):

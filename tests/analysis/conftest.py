@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.analysis.tiny_runs import INJECTION, VD_POSITIONS, ipd_rows, write_run
+from tests.analysis.tiny_runs import INJECTION, VD_POSITIONS, donor_tables, ipd_rows, write_run
 
 
 @pytest.fixture
@@ -93,4 +93,27 @@ def vd_run(tmp_path: Path) -> Path:
         model="tiny",
         tables={"states": [states], "interactions": [interactions]},
         agents=agents,
+    )
+
+
+@pytest.fixture
+def donor_run(tmp_path: Path) -> Path:
+    """Donor game, 4 agents, generations 1-2 of rounds 1-2 (tables in tiny_runs.donor_tables).
+
+    donated fraction (a punishment gives 0): gen 1 (0.5 + 0 + 0.25 + 0) / 4 = 0.1875,
+    gen 2 (0.5 + 0.5 + 1 + 0) / 4 = 0.5 -> trend 0.3125 per generation
+    cooperation (a positive donation): gen 1 2/4, gen 2 3/4 (the punishment does not count)
+    Gini of resources: (1,1) 10,10,10,10 -> 0; (1,2) 0,0,0,10 -> 0.75; (2,1) 2,4,6,8 -> 40/160 = 0.25;
+    (2,2) all 5 -> 0. Good standing (image scoring): 0.75, 0.5, 1, 0.75; (standing) always 1
+    strategy shares: gen 1 fixed_fraction 0.5, always_defect 0.25, llm 0.25; gen 2 fixed 0.75, llm 0.25
+    """
+    tables = donor_tables()
+    return write_run(
+        tmp_path / "donor_run",
+        run_id="donor-1",
+        seed=3,
+        scenario={"name": "donor_game", "rounds": 2, "generations": 2, "multiplier": 2.0},
+        tables={name: [frame] for name, frame in tables.items()},
+        agents=pl.DataFrame({"agent_id": [0, 1, 2, 3], "policy": ["fixed_fraction"] * 3 + ["llm"]}),
+        model="tiny",
     )

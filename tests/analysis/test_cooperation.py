@@ -75,9 +75,7 @@ def test_missing_column_names_metric_and_column() -> None:
 
 
 def test_strategy_shares() -> None:
-    frame = pl.DataFrame(
-        {"run_id": ["a"] * 5, "generation": [0, 0, 0, 0, 1], "policy": ["x", "x", "x", "y", "y"]}
-    )
+    frame = pl.DataFrame({"run_id": ["a"] * 5, "generation": [0, 0, 0, 0, 1], "policy": ["x", "x", "x", "y", "y"]})
     shares = strategy_shares(frame, by="generation")
     assert shares.select("generation", "policy", "share", "n").rows() == [
         (0, "x", 0.75, 3),

@@ -48,13 +48,11 @@ def write_run(
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
     if agents is not None:
-        agents.with_columns(pl.lit(run_id).alias("run_id")).write_parquet(run_dir / "agents.parquet")
+        agents.write_parquet(run_dir / "agents.parquet")  # as the engine writes it: no run_id
     for name, parts in tables.items():
         (run_dir / name).mkdir()
         for i, part in enumerate(parts):
-            part.with_columns(pl.lit(run_id).alias("run_id")).write_parquet(
-                run_dir / name / f"part-{i:05d}.parquet"
-            )
+            part.with_columns(pl.lit(run_id).alias("run_id")).write_parquet(run_dir / name / f"part-{i:05d}.parquet")
     return run_dir
 
 
@@ -98,3 +96,46 @@ VD_POSITIONS = {
     "b": {0: [0.5, 0.5, 0.5, 0.5], 1: [0.4, 0.5, 0.5, 0.5], 2: [0.5, 0.5, 0.5, 0.5]},
     "c": {0: [0.0, 0.0, 1.0, 1.0], 1: [0.0, 0.0, 1.0, 1.0], 2: [0.0, 0.0, 1.0, 1.0]},
 }
+
+
+def donor_tables() -> dict[str, pl.DataFrame]:
+    """Four agents, two generations of two rounds (two donations a round); see conftest.donor_run."""
+    gives = [  # generation, round, donor, recipient, action, fraction
+        (1, 1, 0, 1, "donate", 0.5), (1, 1, 2, 3, "donate", 0.0),
+        (1, 2, 1, 2, "donate", 0.25), (1, 2, 3, 0, "donate", 0.0),
+        (2, 1, 0, 1, "donate", 0.5), (2, 1, 2, 3, "donate", 0.5),
+        (2, 2, 1, 2, "donate", 1.0), (2, 2, 3, 0, "punish", 0.2),
+    ]  # fmt: skip
+    interactions = pl.DataFrame(
+        [
+            {"step": 2 * (g - 1) + r - 1, "generation": g, "game": g, "round": r, "actor_id": d,
+             "target_id": t, "action": a, "amount": 10.0 * f, "fraction": f,
+             "policy": "llm" if d == 3 else "scripted_x",
+             "justification": "I give <because>" if d == 3 else None}
+            for g, r, d, t, a, f in gives
+        ],
+        schema_overrides={"step": pl.Int64, "generation": pl.Int32, "round": pl.Int32},
+    )  # fmt: skip
+    resources = {(1, 1): [10, 10, 10, 10], (1, 2): [0, 0, 0, 10], (2, 1): [2, 4, 6, 8], (2, 2): [5, 5, 5, 5]}
+    image = {(1, 1): [1, 1, 0, 1], (1, 2): [1, 1, 0, 0], (2, 1): [1, 1, 1, 1], (2, 2): [1, 1, 1, 0]}
+    states = pl.DataFrame(
+        [
+            {"step": 2 * (g - 1) + r - 1, "generation": g, "round": r, "agent_id": i,
+             "resources": float(resources[g, r][i]), "good_image_scoring": bool(image[g, r][i]),
+             "good_standing": True}
+            for (g, r) in resources for i in range(4)
+        ],
+        schema_overrides={"step": pl.Int64, "generation": pl.Int32, "round": pl.Int32},
+    )  # fmt: skip
+    kinds = {1: ["fixed_fraction", "fixed_fraction", "always_defect", "llm"],
+             2: ["fixed_fraction", "fixed_fraction", "fixed_fraction", "llm"]}  # fmt: skip
+    strategies = pl.DataFrame(
+        [
+            {"step": 2 * g - 1, "generation": g, "agent_id": i, "policy": k,
+             "strategy": "My strategy will be kind." if k == "llm" else k, "final_resources": 1.0,
+             "survived": i < 2}
+            for g, ks in kinds.items() for i, k in enumerate(ks)
+        ],
+        schema_overrides={"step": pl.Int64, "generation": pl.Int32},
+    )  # fmt: skip
+    return {"interactions": interactions, "states": states, "strategies": strategies}

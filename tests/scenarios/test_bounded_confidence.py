@@ -20,9 +20,7 @@ def complete(n: int) -> SocialGraph:
 def ring(n: int, k: int = 1) -> SocialGraph:
     """Each node linked to its k nearest neighbours on each side."""
     i = np.arange(n)
-    return SocialGraph.from_edges(
-        n, np.concatenate([np.stack([i, (i + s) % n], axis=1) for s in range(1, k + 1)])
-    )
+    return SocialGraph.from_edges(n, np.concatenate([np.stack([i, (i + s) % n], axis=1) for s in range(1, k + 1)]))
 
 
 @pytest.fixture(scope="module")

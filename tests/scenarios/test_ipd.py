@@ -34,7 +34,10 @@ def _scores(run_dir) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def tournament(tmp_path_factory):
-    mix = "population.mix={tit_for_tat:2,always_defect:2,defect_once:2,grim_trigger:2,alternate:2,suspicious_tit_for_tat:2}"
+    mix = (
+        "population.mix={tit_for_tat:2,always_defect:2,defect_once:2,grim_trigger:2,alternate:2,"
+        "suspicious_tit_for_tat:2}"
+    )
     return _scores(run_with(["scenario=ipd", "population.size=12", mix, "seed=3"], tmp_path_factory.mktemp("t")))
 
 
@@ -96,5 +99,7 @@ def test_matches_per_agent_bounds_each_agents_matches(tmp_path):
     )  # fmt: skip
     per_agent = rows.group_by("actor_id").agg(pl.col("match_id").n_unique())
     assert per_agent["match_id"].to_list() == [3] * 30  # complete graph, even size: exactly k each
-    pairs = rows.select(lo=pl.min_horizontal("actor_id", "target_id"), hi=pl.max_horizontal("actor_id", "target_id")).unique()
+    pairs = rows.select(
+        lo=pl.min_horizontal("actor_id", "target_id"), hi=pl.max_horizontal("actor_id", "target_id")
+    ).unique()
     assert pairs.height == rows["match_id"].n_unique()  # no pair plays twice

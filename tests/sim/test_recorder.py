@@ -17,7 +17,9 @@ def test_parts_stream_with_flat_memory(tmp_path):
     run_dir = run(compose(["population.size=10", "run.flush_rows=90", "scenario.rounds=5", f"run.dir={tmp_path}",
                            "run.progress=false"]))  # fmt: skip
     parts = sorted((run_dir / "interactions").iterdir())
-    assert [p.name for p in parts] == [f"part-{i:05d}.parquet" for i in range(len(parts))] and len(parts) == 5  # one per step of 90 rows
+    assert [p.name for p in parts] == [f"part-{i:05d}.parquet" for i in range(len(parts))] and len(
+        parts
+    ) == 5  # one per step of 90 rows
     assert read_table(run_dir, "interactions").height == 45 * 2 * 5
     assert not list(run_dir.rglob("*.tmp"))
 
