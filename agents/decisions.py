@@ -238,19 +238,12 @@ class Decisions:
 
     @classmethod
     def empty(cls, spec: ActionSpec, n: int) -> Decisions:
-        """Blank answers of the right dtypes, to be filled in by index."""
+        """Blank answers of the right dtypes (text fields empty), to be filled in by index."""
         values = {f.name: np.zeros(n, _column_dtype(f)) for f in spec.fields}
         for f in spec.fields:
             if f.kind == "text":
                 values[f.name][:] = ""
-        return cls(
-            values=values,
-            latency_ms=np.zeros(n, np.float64),
-            prompt_tokens=np.zeros(n, np.int32),
-            completion_tokens=np.zeros(n, np.int32),
-            cached=np.zeros(n, bool),
-            fallback=np.full(n, None, dtype=object),
-        )
+        return cls.scripted(values)
 
     def put(self, index: np.ndarray, part: Decisions) -> None:
         """Write `part` (answers to batch.take(index)) into this batch's slots."""

@@ -53,11 +53,10 @@ def random_matching(graph: SocialGraph, rng: np.random.Generator) -> tuple[np.nd
     draws = graph.edges[rng.integers(0, len(graph.edges), size=n)]
     if rng.random() < 0.5:  # orientation does not matter to the rule; randomise it for the records
         draws = draws[:, ::-1]
-    ends = draws.ravel()  # draw k touches ends[2k] and ends[2k + 1]
-    nodes, first_slot = np.unique(ends, return_index=True)
-    first_draw = np.empty(n, np.int64)
-    first_draw[nodes] = first_slot // 2
     k = np.arange(len(draws))
+    first_draw = np.full(n, len(draws))  # the earliest draw touching each agent
+    np.minimum.at(first_draw, draws[:, 0], k)
+    np.minimum.at(first_draw, draws[:, 1], k)
     keep = (first_draw[draws[:, 0]] == k) & (first_draw[draws[:, 1]] == k)
     return draws[keep, 0].copy(), draws[keep, 1].copy()
 
@@ -132,16 +131,19 @@ def hk_step(
 
 
 def _hk_sparse(x: np.ndarray, graph: SocialGraph, eps: np.ndarray) -> np.ndarray:
-    listener, speaker = directed_edges(graph)
-    eps_edge = eps[listener]
-    new = np.empty_like(x)
+    """Sums over each agent's CSR row with np.add.reduceat (rows are contiguous, listener-sorted)."""
+    degree = graph.degree
+    has = degree > 0
+    starts = graph.indptr[:-1][has]  # reduceat needs non-empty rows; isolated agents keep their position
+    eps_edge = np.repeat(eps, degree)
+    new = x.copy()
     for j in range(x.shape[1]):  # a handful of dimensions, each vectorised over all edges
         col = x[:, j]
-        diff = col[speaker] - col[listener]
+        diff = col[graph.indices] - np.repeat(col, degree)
         heard = np.abs(diff) <= eps_edge
-        pull = np.bincount(listener, weights=np.where(heard, diff, 0.0), minlength=graph.n)
-        count = np.bincount(listener, weights=heard, minlength=graph.n)
-        new[:, j] = col + pull / (1.0 + count)
+        pull = np.add.reduceat(np.where(heard, diff, 0.0), starts)
+        count = np.add.reduceat(heard, starts, dtype=np.int64)
+        new[has, j] = col[has] + pull / (1.0 + count)
     return new
 
 

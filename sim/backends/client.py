@@ -8,6 +8,7 @@ with the fewest in flight, so a slow server gets less work.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +39,10 @@ class EndpointPool:
         if not config.urls:
             raise BackendError("backend.base_url is not set (or use backend.launch=true)")
         key = api_key(config)
+        # httpx logs every request at INFO: thousands of lines per step drown the progress output.
+        for name in ("httpx", "openai"):
+            if logging.getLogger(name).level == logging.NOTSET:
+                logging.getLogger(name).setLevel(logging.WARNING)
         self.clients = [
             AsyncOpenAI(base_url=url, api_key=key, max_retries=config.max_retries, timeout=config.timeout_s)
             for url in config.urls
