@@ -82,3 +82,25 @@ def over_seeds(
     }
     out = pl.DataFrame(rows, schema=schema)
     return out.sort(by) if by else out
+
+
+def hold_last(per_run: pl.DataFrame, x: str = "step", by: Sequence[str] = ()) -> pl.DataFrame:
+    """Extend each run that stopped early to the last `x` any run reached, holding its final row.
+
+    Rule-driven dynamics stop once nothing can change any more, so a converged run's state after its
+    last step is its last recorded state; without this, a mean over seeds at late steps would only
+    average the slow runs. Only use it for states (positions, counts), not for per-step events.
+    """
+    keys = ["run_id", *by]
+    missing = [c for c in [*keys, x] if c not in per_run.columns]
+    if missing:
+        raise AnalysisError(f"hold_last: missing column(s) {', '.join(missing)}")
+    grid = per_run.select(pl.col(x).unique().alias("_x"))
+    last = per_run.filter(pl.col(x) == pl.col(x).max().over(keys))
+    tail = (
+        last.join(grid, how="cross")
+        .filter(pl.col("_x") > pl.col(x))
+        .with_columns(pl.col("_x").cast(per_run.schema[x]).alias(x))
+        .drop("_x")
+    )
+    return pl.concat([per_run, tail.select(per_run.columns)]).sort([*keys, x])

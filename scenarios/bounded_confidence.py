@@ -51,8 +51,6 @@ def random_matching(graph: SocialGraph, rng: np.random.Generator) -> tuple[np.nd
         half = n // 2
         return order[:half], order[half : 2 * half]
     draws = graph.edges[rng.integers(0, len(graph.edges), size=n)]
-    if rng.random() < 0.5:  # orientation does not matter to the rule; randomise it for the records
-        draws = draws[:, ::-1]
     k = np.arange(len(draws))
     first_draw = np.full(n, len(draws))  # the earliest draw touching each agent
     np.minimum.at(first_draw, draws[:, 0], k)
@@ -221,14 +219,14 @@ def interacting_spread(
             if len(reach):
                 worst = max(worst, float(reach.max()))
         return worst
-    listener, speaker = directed_edges(graph)
-    if movable is not None:
-        keep = movable[listener]
-        listener, speaker = listener[keep], speaker[keep]
-    eps_edge = eps[listener]
+    degree = graph.degree
+    eps_edge = np.repeat(eps, degree)
     for j in range(x.shape[1]):
-        dist = np.abs(x[speaker, j] - x[listener, j])
-        heard = dist < eps_edge if strict else dist <= eps_edge
+        col = x[:, j]
+        dist = np.abs(col[graph.indices] - np.repeat(col, degree))
+        heard = _within(dist, eps_edge, strict)
+        if movable is not None:
+            heard &= np.repeat(movable, degree)
         if heard.any():
             worst = max(worst, float(dist[heard].max()))
     return worst

@@ -19,7 +19,7 @@ from agents.decisions import DecisionBatch, Decisions
 from agents.population import Population
 from scenarios import ScenarioConfig
 from sim.backends.config import BackendConfig
-from sim.runner import DecisionRunner
+from sim.runner import DecisionRunner, group_by_code
 
 
 class Executor(Protocol):
@@ -113,9 +113,7 @@ class RayExecutor:
         routes: list[list[tuple[int, np.ndarray]]] = [[] for _ in range(k)]
         for b, batch in enumerate(batches):
             owner = np.searchsorted(self.bounds, batch.agent_ids, side="right") - 1
-            order = np.argsort(owner, kind="stable")
-            shards, starts = np.unique(owner[order], return_index=True)
-            for shard, index in zip(shards, np.split(order, starts[1:]), strict=True):
+            for shard, index in group_by_code(owner):
                 routes[shard].append((b, index))
         refs = {
             s: self.actors[s].decide.remote([batches[b].take(index) for b, index in routes[s]])

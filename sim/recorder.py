@@ -5,14 +5,16 @@
     run_dir/<table>/part-NNNNN.parquet   interactions, states, ... streamed in parts
 
 Rows are buffered per table and written as a part once `flush_rows` accumulate, so memory stays
-flat however many steps run. Every file is written to a temporary name and renamed into place, so
-a crash never leaves a half-written part or manifest.
+flat however many steps run. One background thread writes the parts (in order, at most one part in
+flight), so compression overlaps the next steps' computation. Every file is written to a temporary
+name and renamed into place, so a crash never leaves a half-written part or manifest.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,8 @@ class Recorder:
         self.parts: dict[str, int] = dict.fromkeys(schemas, 0)
         self.rows: dict[str, int] = dict.fromkeys(schemas, 0)
         self.manifest: dict[str, Any] = {}
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socsim-recorder")
+        self._pending: Future | None = None
 
     def start(self, manifest: dict[str, Any], agents: pl.DataFrame) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -108,15 +112,27 @@ class Recorder:
         folder = self.run_dir / table
         folder.mkdir(exist_ok=True)
         path = folder / f"part-{self.parts[table]:05d}.parquet"
-        _atomic_write(path, lambda p: frame.write_parquet(p, compression="zstd", statistics=True))
+        self._wait()  # bounds memory to one part in flight, and surfaces a failed write
+        self._pending = self._writer.submit(
+            _atomic_write, path, lambda p: frame.write_parquet(p, compression="zstd", statistics=True)
+        )
         self.parts[table] += 1
         self.rows[table] += frame.height
         self.buffers[table], self.buffered[table] = [], 0
 
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
     def finish(self, status: str, totals: dict[str, Any], error: str | None = None) -> None:
-        """Flush every table and close the manifest with how the run ended."""
-        for table in self.schemas:
-            self._flush(table)
+        """Flush every table, wait for the writes, and close the manifest with how the run ended."""
+        try:
+            for table in self.schemas:
+                self._flush(table)
+            self._wait()
+        finally:
+            self._writer.shutdown(wait=True)
         self.manifest.update(
             status=status,
             ended_at=now_iso(),

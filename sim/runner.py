@@ -37,9 +37,7 @@ class DecisionRunner:
         for batch in batches:
             assert batch.policies is not None and batch.seeds is not None, "the scheduler fills these"
             out = Decisions.empty(batch.spec, len(batch))
-            order = np.argsort(batch.policies, kind="stable")
-            codes, starts = np.unique(batch.policies[order], return_index=True)
-            for code, index in zip(codes, np.split(order, starts[1:]), strict=True):
+            for code, index in group_by_code(batch.policies):
                 name = self.policy_names[code]
                 part = batch if len(index) == len(batch) else batch.take(index)
                 if name == LLM:
@@ -56,6 +54,17 @@ class DecisionRunner:
     async def aclose(self) -> None:
         if self._llm is not None:
             await self._llm.aclose()
+
+
+def group_by_code(codes: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(code, indices) for every code present, indices in order; small non-negative int codes."""
+    counts = np.bincount(codes)
+    present = np.flatnonzero(counts)
+    if len(present) == 1:
+        return [(int(present[0]), np.arange(len(codes)))]
+    order = np.argsort(codes, kind="stable")
+    ends = np.cumsum(counts)
+    return [(int(c), order[ends[c] - counts[c] : ends[c]]) for c in present]
 
 
 def _checked(batch: DecisionBatch, policy: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -112,9 +112,9 @@ def _with_decisions(table: pl.DataFrame, meta: pl.DataFrame) -> pl.DataFrame:
 
 def _account(totals: Totals, batches: list[DecisionBatch], decisions: list[Decisions], ctx: StepContext) -> None:
     for batch, answer in zip(batches, decisions, strict=True):
-        codes, counts = np.unique(batch.policies, return_counts=True)
-        for code, count in zip(codes, counts, strict=True):
-            totals.decisions[ctx.population.policy_names[code]] += int(count)
+        for code, count in enumerate(np.bincount(batch.policies)):
+            if count:
+                totals.decisions[ctx.population.policy_names[code]] += int(count)
         if LLM in ctx.population.policy_names:
             llm = batch.policies == ctx.population.policy_names.index(LLM)
             totals.llm_calls += int(llm.sum())

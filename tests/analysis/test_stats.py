@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from analysis import AnalysisError, bootstrap_ci, over_seeds
+from analysis.stats import hold_last
 
 
 def test_bootstrap_of_0_0_0_1() -> None:
@@ -61,3 +62,15 @@ def test_over_seeds_rejects_several_rows_per_run() -> None:
     per_run = pl.DataFrame({"run_id": ["a", "a"], "v": [1.0, 2.0]})
     with pytest.raises(AnalysisError, match="several rows per run"):
         over_seeds(per_run, "v")
+
+
+def test_hold_last_extends_runs_that_stopped_early() -> None:
+    per_run = pl.DataFrame(
+        {"run_id": ["a", "a", "b", "b", "b"], "step": [0, 10, 0, 10, 20], "dimension": "x",
+         "clusters": [5, 3, 6, 4, 2]}
+    )  # fmt: skip
+    held = hold_last(per_run, by=["dimension"])
+    assert held.select("run_id", "step", "clusters").rows() == [
+        ("a", 0, 5), ("a", 10, 3), ("a", 20, 3), ("b", 0, 6), ("b", 10, 4), ("b", 20, 2),
+    ]  # fmt: skip
+    assert over_seeds(held, "clusters", by=["step"]).filter(step=20)["mean"].item() == 2.5

@@ -85,9 +85,7 @@ def test_faults_give_the_fallback_and_the_reason(fake_openai, tmp_path, faults, 
     batch = move_batch(4)
     bad = int(batch.seeds[1]) % 2**31
     fake_openai.inject(bad, *faults)
-    fake_openai.inject(
-        attempt_seed(int(batch.seeds[1]), 1), *[f for f in faults if f in ("invalid", "malformed")]
-    )
+    fake_openai.inject(attempt_seed(int(batch.seeds[1]), 1), *[f for f in faults if f in ("invalid", "malformed")])
     out, totals = decide(backend(fake_openai, tmp_path, **extra), batch)
     assert out.fallback[1] == reason and out.values["move"][1] == 0  # fallback J
     assert [out.fallback[i] for i in (0, 2, 3)] == [None, None, None]
@@ -167,9 +165,7 @@ def test_api_key_comes_from_the_named_env_var_and_is_not_cached(fake_openai, tmp
     assert b"sk-secret-123" not in stored
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(BackendError, match="OPENAI_API_KEY is not set"):
-        decide(
-            BackendConfig(kind="openai", model="m", base_url=fake_openai.base_url, cache=False), move_batch(1)
-        )
+        decide(BackendConfig(kind="openai", model="m", base_url=fake_openai.base_url, cache=False), move_batch(1))
 
 
 def test_empty_batch_and_llm_with_backend_none(tmp_path):

@@ -91,9 +91,7 @@ def test_managed_server_starts_with_its_own_folder_and_stops(tmp_path):
         kv, cache_root, tmpdir, args = record.read_text().strip().split("|", 3)
         assert kv == "2" and Path(cache_root).is_relative_to(tmp_path / "servers")
         assert Path(tmpdir).is_dir() and len(tmpdir) < 40  # short: vLLM's IPC socket paths live there
-        assert (
-            "-m vllm.entrypoints.openai.api_server --model /models/x --served-model-name served-name" in args
-        )
+        assert "-m vllm.entrypoints.openai.api_server --model /models/x --served-model-name served-name" in args
         assert '--structured-outputs-config {"backend":"xgrammar","disable_any_whitespace":true}' in args
     assert not answers(resolved.base_url)
     assert list((tmp_path / "servers").iterdir()) == [] and not Path(tmpdir).exists()  # folders removed

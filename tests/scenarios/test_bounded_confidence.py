@@ -108,12 +108,14 @@ def test_deffuant_conserves_the_mean_with_a_common_bound() -> None:
 
 
 def test_hk_sparse_by_hand() -> None:
-    # path 0 - 1 - 2 - 3
-    graph = SocialGraph.from_edges(4, np.array([[0, 1], [1, 2], [2, 3]]))
-    x = np.array([[0.0], [0.1], [0.25], [0.9]])
-    new = bc.hk_step(x, graph, np.full(4, 0.15))
-    # 0 hears 1; 1 hears 0 and 2 (0.15 <= eps); 2 hears 1 (3 is 0.65 away); 3 hears no one
-    assert new[:, 0] == pytest.approx([0.05, (0.0 + 0.1 + 0.25) / 3, 0.175, 0.9])
+    # path 0 - 1 - 2 - 3, and 4 on its own
+    graph = SocialGraph.from_edges(5, np.array([[0, 1], [1, 2], [2, 3]]))
+    x = np.array([[0.0], [0.1], [0.25], [0.9], [0.3]])
+    new = bc.hk_step(x, graph, np.full(5, 0.15))
+    # 0 hears 1; 1 hears 0 and 2 (0.15 <= eps); 2 hears 1 (3 is 0.65 away); 3 and 4 hear no one
+    assert new[:, 0] == pytest.approx([0.05, (0.0 + 0.1 + 0.25) / 3, 0.175, 0.9, 0.3])
+    # widest gap still heard after the step: 0 (0.05) and 1 (0.35 / 3)
+    assert bc.interacting_spread(new, graph, np.full(5, 0.15), strict=False) == pytest.approx(0.35 / 3 - 0.05)
 
 
 @pytest.mark.parametrize("heterogeneous", [False, True])
