@@ -203,19 +203,21 @@ class Population:
 def allocate_mix(mix: dict[str, float], size: int) -> dict[str, int]:
     """Turn {policy: count or fraction} into exact counts summing to `size`.
 
-    All values ≥ 1 are counts and must sum to `size`; all values < 1 are fractions (largest
-    remainder rounding). Mixing both forms is an error: it would be ambiguous."""
+    Whole numbers summing to `size` are counts. Otherwise every value must be at most 1 and the
+    values are relative shares (largest-remainder rounding), so {a: 1.0} means everyone and
+    {a: 0.5, b: 0.5} half each. Anything else (whole counts with the wrong sum, or counts mixed with
+    fractions) is an error rather than a guess."""
     if not mix:
         raise ValueError("population.mix is empty")
     values = list(mix.values())
     if any(v < 0 for v in values):
         raise ValueError("population.mix: counts and fractions must be >= 0")
-    if all((float(v).is_integer() and v >= 1) or v == 0 for v in values) and any(v >= 1 for v in values):
-        total = int(sum(values))
-        if total != size:
-            raise ValueError(f"population.mix counts sum to {total} but population.size is {size}")
+    whole = all(float(v).is_integer() for v in values)
+    if whole and sum(values) == size:
         return {k: int(v) for k, v in mix.items()}
     if any(v > 1 for v in values):
+        if whole:
+            raise ValueError(f"population.mix counts sum to {int(sum(values))} but population.size is {size}")
         raise ValueError("population.mix mixes counts and fractions; use whole counts or fractions only")
     weights = np.array(values, dtype=float)
     if weights.sum() <= 0:

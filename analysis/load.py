@@ -108,6 +108,33 @@ class RunSet:
         except KeyError:
             raise AnalysisError(f"no run {run_id!r} under {self.root}") from None
 
+    def subset(self, run_ids: list[str]) -> RunSet:
+        """The same loader restricted to some runs (e.g. one condition of a sweep)."""
+        unknown = [r for r in run_ids if r not in self.runs_by_id]
+        if unknown:
+            raise AnalysisError(f"no run {unknown[0]!r} under {self.root}")
+        return RunSet(runs_by_id={r: self.runs_by_id[r] for r in run_ids}, root=self.root)
+
+    def conditions(self) -> list[tuple[str, list[str]]]:
+        """(label, run_ids) per experimental condition: runs of one scenario that differ only in seed.
+
+        The label names what distinguishes the condition, e.g. "value_diffusion: epsilon=0.1"; a
+        single condition of one scenario gets just the scenario name.
+        """
+        out = []
+        for scenario in sorted(self._meta["scenario"].unique().to_list()):
+            meta = self._meta.filter(pl.col("scenario") == scenario)
+            meta = meta.select(c for c in meta.columns if meta[c].null_count() < meta.height)
+            varying = [
+                c for c in meta.columns
+                if c not in ("run_id", "seed", "status") and meta[c].cast(pl.String).n_unique() > 1
+            ]  # fmt: skip
+            groups = meta.group_by(varying, maintain_order=True) if varying else [((), meta)]
+            for key, group in groups:
+                label = ", ".join(f"{c.removeprefix('param_')}={v}" for c, v in zip(varying, key, strict=True))
+                out.append((f"{scenario}: {label}" if label else scenario, group["run_id"].sort().to_list()))
+        return sorted(out)
+
     def __len__(self) -> int:
         return len(self.runs_by_id)
 

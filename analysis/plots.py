@@ -29,7 +29,7 @@ from analysis.donations import donation_fraction, donation_trend
 from analysis.errors import AnalysisError
 from analysis.frames import Frame, columns, lazy, require
 from analysis.opinions import cluster_counts, polarization
-from analysis.stats import over_seeds
+from analysis.stats import hold_last, over_seeds
 
 FIGSIZE = (7.0, 4.0)
 
@@ -249,7 +249,7 @@ def plot_network(
     return fig
 
 
-def edges_from_config(manifest: dict[str, Any], agents: pl.DataFrame, max_complete: int = 200) -> np.ndarray | None:
+def edges_from_config(manifest: dict[str, Any], agents: pl.DataFrame, max_complete: int = 50) -> np.ndarray | None:
     """Edges of a run's graph when they can be rebuilt exactly without the engine, else None.
 
     complete: all pairs (only up to `max_complete` agents: a drawing of more is a solid blob);
@@ -277,16 +277,21 @@ def edges_from_config(manifest: dict[str, Any], agents: pl.DataFrame, max_comple
 
 
 def plot_clusters(states: Frame, **kw: Any) -> Figure:
-    """Number of opinion clusters (groups >= 1% of agents) over steps, per dimension."""
+    """Number of opinion clusters (groups >= 1% of agents) over steps, per dimension.
+
+    Runs that stopped early (converged) hold their last count up to the longest run's last step.
+    """
     counts = cluster_counts(states, **kw)
     hue = "dimension" if "dimension" in counts.columns else None
+    counts = hold_last(counts, by=[hue] if hue else [])
     return plot_series(counts, "clusters", hue=hue, ylabel="clusters (>= 1% of agents)", title="Opinion clusters")
 
 
 def plot_polarization(states: Frame, measure: str = "variance") -> Figure:
-    """Variance (or bimodality) of positions over steps, per dimension."""
+    """Variance (or bimodality) of positions over steps, per dimension (early-stopped runs held)."""
     pol = polarization(states)
     hue = "dimension" if "dimension" in pol.columns else None
+    pol = hold_last(pol, by=[hue] if hue else [])
     return plot_series(pol, measure, hue=hue, title=f"Polarization: {measure}")
 
 

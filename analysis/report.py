@@ -42,7 +42,8 @@ SAMPLE_EXCHANGES = 12
 TEXT_COLUMNS = ("message", "justification", "reply", "text", "strategy", "trace")
 STYLE = """
 body{font-family:sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;color:#222}
-h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+h1{font-size:1.5em}h3{font-size:1.05em}
+h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0}td,th{border:1px solid #ddd;padding:.2em .5em;
 text-align:left;vertical-align:top}th{background:#f4f4f4}pre{background:#f8f8f8;padding:.8em;overflow:auto;
 font-size:.8em;max-height:30em}img{max-width:100%;display:block;margin:.5em 0}
@@ -55,9 +56,10 @@ class Page:
 
     def __init__(self) -> None:
         self.parts: list[str] = []
+        self.level = 2  # sections are h3 under a sweep's per-condition h2
 
     def heading(self, title: str) -> None:
-        self.parts.append(f"<h2>{html.escape(title)}</h2>")
+        self.parts.append(f"<h{self.level}>{html.escape(title)}</h{self.level}>")
 
     def text(self, body: str, css: str = "") -> None:
         cls = f' class="{css}"' if css else ""
@@ -101,10 +103,32 @@ def _cell(value: object, digits: int) -> str:
 
 
 def build_report(path: str | Path) -> str:
-    """The HTML text of the report for the run (or sweep) at `path`."""
+    """The HTML text of the report for the run (or sweep) at `path`.
+
+    A sweep gets one block of figures per condition (runs differing only in seed), so intervals are
+    over seeds of one setting and never mix, say, two values of epsilon.
+    """
     runs = load(path)
     page = Page()
     overview(page, runs)
+    groups = runs.conditions()
+    for label, run_ids in groups:
+        subset = runs.subset(run_ids)
+        if len(groups) > 1:
+            runs_text = f"{len(run_ids)} run{'s' if len(run_ids) != 1 else ''}"
+            page.parts.append(f"<h2>Condition: {html.escape(label)} ({runs_text})</h2>")
+            page.level = 3
+        scenario_sections(page, subset)
+    page.level = 2
+    exchanges(page, runs)
+    page.heading("Manifest" + ("" if len(runs) == 1 else f" (first of {len(runs)} runs)"))
+    page.pre(plots.manifest_text(runs.manifest(runs.run_ids[0])))
+    scenarios = ", ".join(runs.scenarios)
+    return page.html(f"socsim report: {scenarios}, {len(runs)} run{'s' if len(runs) != 1 else ''}")
+
+
+def scenario_sections(page: Page, runs: RunSet) -> None:
+    """The figures that fit what these runs recorded (chosen by columns, not by scenario name)."""
     have = set(runs.tables)
     inter_cols = set(columns(runs.interactions)) if "interactions" in have else set()
     if {"action", "payoff_actor", "match_id"} <= inter_cols:
@@ -113,11 +137,6 @@ def build_report(path: str | Path) -> str:
         donor_game(page, runs)
     if "states" in have and "value" in columns(runs.states):
         opinions(page, runs)
-    exchanges(page, runs)
-    page.heading("Manifest" + ("" if len(runs) == 1 else f" (first of {len(runs)} runs)"))
-    page.pre(plots.manifest_text(runs.manifest(runs.run_ids[0])))
-    scenarios = ", ".join(runs.scenarios)
-    return page.html(f"socsim report: {scenarios}, {len(runs)} run{'s' if len(runs) != 1 else ''}")
 
 
 def overview(page: Page, runs: RunSet) -> None:
@@ -235,7 +254,10 @@ def opinions(page: Page, runs: RunSet) -> None:
         agents = runs.agents.filter(pl.col("run_id") == run.run_id).collect()
         edges = plots.edges_from_config(run.manifest, agents)
         if edges is None:
-            raise AnalysisError("the graph's edges are not recorded and cannot be rebuilt for this graph kind")
+            raise AnalysisError(
+                "edges are not recorded; they are rebuilt only for complete graphs of at most 50 agents "
+                "and edgelist files (plots.plot_network takes an edge list)"
+            )
         final = states.filter(pl.col("run_id") == run.run_id)
         if "dimension" in columns(states):
             final = final.filter(pl.col("dimension") == pl.col("dimension").min())

@@ -94,7 +94,7 @@ def donation_spec(config: DonorGameConfig) -> ActionSpec:
         name="donor_donation",
         fields=tuple(fields),
         fallback=fallback,
-        max_tokens=config.justification_chars + 48,
+        max_tokens=4 * config.justification_chars + 48,  # byte-level tokens: a character may take several
         temperature=config.temperature,
     )
 
@@ -107,7 +107,7 @@ def strategy_spec(config: DonorGameConfig) -> ActionSpec:
         name="donor_strategy",
         fields=(text,),
         fallback={"strategy": "No strategy given."},
-        max_tokens=config.strategy_chars + 32,
+        max_tokens=4 * config.strategy_chars + 32,
         temperature=config.temperature,
     )
 
@@ -280,8 +280,9 @@ class DonorGame:
             "observed": observed,
             **{f"good_{norm}": world.reputation[k, recipients] for k, norm in enumerate(NORMS)},
         }
-        for key in ("name", "recipient_name", "trace", "strategy"):
-            obs[key] = np.full(n, "", dtype=object)
+        if world.llm.any():  # the text an LLM donor reads (scripted policies need none of it)
+            for key in ("name", "recipient_name", "trace", "strategy"):
+                obs[key] = np.full(n, "", dtype=object)
         for i in np.flatnonzero(world.llm[donors]):
             obs["name"][i] = _name(world, donors[i])
             obs["recipient_name"][i] = _name(world, recipients[i])
@@ -398,7 +399,7 @@ class DonorGame:
                 "target_before": before[recipients],
                 "target_after": after[recipients],
                 "observed": batch.obs["observed"],
-                "trace": _text_where(batch.obs["trace"], llm_rows & batch.obs["observed"]),
+                "trace": _text_where(batch.obs.get("trace"), llm_rows & batch.obs["observed"]),
                 "justification": _text_where(answer.values["justification"], llm_rows),
                 "_decision": np.arange(m, dtype=np.int64),
             }
@@ -513,9 +514,9 @@ def _names(born: np.ndarray, slot: np.ndarray) -> pl.Series:
     return frame.select(pl.concat_str([pl.col("b"), pl.lit("_"), pl.col("s")])).to_series()
 
 
-def _text_where(values: np.ndarray, mask: np.ndarray) -> pl.Series:
+def _text_where(values: np.ndarray | None, mask: np.ndarray) -> pl.Series:
     """Text where `mask`, null elsewhere (scripted agents neither see nor write text)."""
-    if not mask.any():
+    if values is None or not mask.any():
         return pl.repeat(None, len(mask), dtype=pl.String, eager=True)
     out = np.full(len(mask), None, dtype=object)
     out[mask] = values[mask]

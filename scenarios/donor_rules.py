@@ -82,12 +82,14 @@ def trace_links(
 
 
 def survivors(resources: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Mask of the top `fraction` by final resources (at least one agent); ties broken at random."""
+    """Mask of the top `fraction` by final resources (at least one agent); ties broken at random
+    (a stable sort of a shuffled order)."""
     n = len(resources)
     keep = min(n, max(1, round(fraction * n)))
-    order = np.lexsort((rng.random(n), -resources))
+    shuffled = rng.permutation(n)
+    best = shuffled[np.argsort(-resources[shuffled], kind="stable")[:keep]]
     mask = np.zeros(n, bool)
-    mask[order[:keep]] = True
+    mask[best] = True
     return mask
 
 

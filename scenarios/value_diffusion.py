@@ -326,7 +326,8 @@ class ValueDiffusion:
 
     def _spread(self, world: ValueWorld) -> float:
         strict = self.config.model == "deffuant"
-        return bc.interacting_spread(world.positions, world.graph, world.eps, strict, world.movable)
+        movable = None if world.movable.all() else world.movable
+        return bc.interacting_spread(world.positions, world.graph, world.eps, strict, movable)
 
     def _after_update(self, world: ValueWorld) -> dict[str, float]:
         world.updates += 1
@@ -572,6 +573,7 @@ class ValueDiffusion:
                 "dimension": pl.Series(self.config.dimensions, dtype=pl.String).gather(
                     pl.Series(np.tile(np.arange(d), n), dtype=pl.UInt32)
                 ),
-                "value": pl.Series(world.positions.ravel(), dtype=pl.Float64),
+                # a copy: polars may share numpy memory, and Deffuant updates positions in place
+                "value": pl.Series(world.positions.ravel().copy(), dtype=pl.Float64),
             }
         )

@@ -23,8 +23,9 @@ USAGE_ERROR = 2
 
 def _input_errors() -> tuple[type[BaseException], ...]:
     from sim.backends import BackendError
+    from sim.executors import ShardError
 
-    return (ConfigError, PersonaFileError, EdgeListError, RunDirError, BackendError)
+    return (ConfigError, PersonaFileError, EdgeListError, RunDirError, BackendError, ShardError)
 
 
 def _remove_unused(directory: str) -> None:

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 import os
+import threading
 from typing import Protocol
 
 import numpy as np
@@ -22,6 +23,15 @@ from sim.backends.config import BackendConfig
 from sim.runner import DecisionRunner, group_by_code
 
 
+class ShardError(RuntimeError):
+    """Ray shards cannot be started (no cluster at the address, not enough resources)."""
+
+
+def _is_loopback(address: str) -> bool:
+    host = address.removeprefix("ray://").rsplit(":", 1)[0]
+    return host in ("localhost", "::1", "[::1]") or host.startswith("127.")
+
+
 class Executor(Protocol):
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]: ...
 
@@ -29,19 +39,25 @@ class Executor(Protocol):
 
 
 class InProcessExecutor:
-    """run.shards=0: decide in the driver, on one persistent event loop (LLM clients keep their pools)."""
+    """run.shards=0: decide in the driver process, on one persistent event loop (LLM clients keep
+    their connection pools) that runs in its own thread, so callers that already run a loop
+    (Jupyter, async apps) can call `run()` too."""
 
     def __init__(self, scenario: ScenarioConfig, backend: BackendConfig, population: Population) -> None:
         self.runner = DecisionRunner(scenario, backend, population)
         self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="socsim-decisions", daemon=True)
+        self.thread.start()
 
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
-        return self.loop.run_until_complete(self.runner.decide(batches))
+        return asyncio.run_coroutine_threadsafe(self.runner.decide(batches), self.loop).result()
 
     def close(self) -> None:
         try:
-            self.loop.run_until_complete(self.runner.aclose())
+            asyncio.run_coroutine_threadsafe(self.runner.aclose(), self.loop).result()
         finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join()
             self.loop.close()
 
 
@@ -89,8 +105,21 @@ class RayExecutor:
                 kwargs["address"] = address
             else:
                 kwargs["num_cpus"] = max(os.cpu_count() or 1, math.ceil(shards * shard_cpus))
-            ray.init(**kwargs)
+            if not address or _is_loopback(address):
+                kwargs["_node_ip_address"] = "127.0.0.1"  # a local runtime listens on loopback only
+            try:
+                ray.init(**kwargs)
+            except ConnectionError as exc:
+                raise ShardError(f"run.ray_address: cannot join the Ray cluster at {address} ({exc})") from None
             self.started_ray = True
+        self.actors: list = []
+        cpus = ray.cluster_resources().get("CPU", 0.0)
+        if shards * shard_cpus > cpus:
+            self.close()
+            raise ShardError(
+                f"run.shards={shards} x run.shard_cpus={shard_cpus} needs {shards * shard_cpus:g} CPUs "
+                f"but the Ray cluster has {cpus:g}; lower run.shards or run.shard_cpus"
+            )
         n = population.size
         self.bounds = np.linspace(0, n, shards + 1).round().astype(np.int64)
         actor = ray.remote(num_cpus=shard_cpus)(Shard)
@@ -103,7 +132,7 @@ class RayExecutor:
             ray.get([a.ready.remote() for a in self.actors], timeout=start_timeout_s)
         except ray.exceptions.GetTimeoutError:
             self.close()
-            raise RuntimeError(
+            raise ShardError(
                 f"Ray could not start {shards} shard actors with {shard_cpus} CPU each within {start_timeout_s:.0f} s; "
                 "lower run.shards or run.shard_cpus"
             ) from None

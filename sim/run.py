@@ -128,25 +128,24 @@ def run(config: RunConfig) -> Path:
             "agents": prepared.population.size,
             "edges": len(prepared.graph.edges),
         }
-        recorder.start(manifest, prepared.population.agents_table())
-        started = time.perf_counter()
-        executor = None
+        executor = make_executor(
+            config.run.shards, config.scenario, backend, prepared.population,
+            address=config.run.ray_address, shard_cpus=config.run.shard_cpus,
+        )  # fmt: skip
         try:
-            executor = make_executor(
-                config.run.shards, config.scenario, backend, prepared.population,
-                address=config.run.ray_address, shard_cpus=config.run.shard_cpus,
-            )  # fmt: skip
-            ctx = StepContext(prepared.run_id, config.seed, prepared.population, backend.kind, backend.model)
-            totals = run_steps(
-                prepared.scenario, prepared.world, executor, recorder, ctx,
-                progress=config.run.progress, log_every=config.run.log_every,
-            )  # fmt: skip
-        except BaseException as exc:
-            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-            recorder.finish("failed", {"wall_time_s": round(time.perf_counter() - started, 3)}, error=reason)
-            raise
+            recorder.start(manifest, prepared.population.agents_table())
+            started = time.perf_counter()
+            try:
+                ctx = StepContext(prepared.run_id, config.seed, prepared.population, backend.kind, backend.model)
+                totals = run_steps(
+                    prepared.scenario, prepared.world, executor, recorder, ctx,
+                    progress=config.run.progress, log_every=config.run.log_every,
+                )  # fmt: skip
+            except BaseException as exc:
+                reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+                recorder.finish("failed", {"wall_time_s": round(time.perf_counter() - started, 3)}, error=reason)
+                raise
+            recorder.finish("completed", {**totals.as_dict(), "wall_time_s": round(time.perf_counter() - started, 3)})
         finally:
-            if executor is not None:
-                executor.close()
-        recorder.finish("completed", {**totals.as_dict(), "wall_time_s": round(time.perf_counter() - started, 3)})
+            executor.close()
     return run_dir

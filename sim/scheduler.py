@@ -17,7 +17,7 @@ from agents.population import Population
 from scenarios import Scenario
 from sim import seeding
 from sim.executors import Executor
-from sim.recorder import Recorder
+from sim.recorder import DECISION_COLUMNS, Recorder
 from sim.runner import LLM
 
 
@@ -78,7 +78,7 @@ def _decision_meta(batches: list[DecisionBatch], decisions: list[Decisions], ctx
     String columns are gathered from tiny lookup series: building them from numpy string arrays
     costs seconds per million rows."""
     if not batches:
-        return pl.DataFrame(schema={"policy": pl.String})
+        return pl.DataFrame(schema=DECISION_COLUMNS)  # rows recorded in a step without decisions
     codes = np.concatenate([b.policies for b in batches])
     names = ctx.population.policy_names
     is_llm = (codes == names.index(LLM)) if LLM in names else np.zeros(len(codes), bool)

@@ -67,9 +67,7 @@ def tiny_model_dir(vllm_python: str) -> Path:
     staging = folder.with_name(f"{folder.name}.building-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.parent.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [vllm_python, str(_BUILDER), str(staging)], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([vllm_python, str(_BUILDER), str(staging)], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
         pytest.fail(f"building the tiny model failed: {result.stderr.strip().splitlines()[-1:]}")

@@ -1,7 +1,8 @@
 """Durable response cache: one SQLite row per completed call, keyed by everything that shapes the answer.
 
-SQLite in WAL mode lets several shard processes read and write the same file safely, and each row
-is committed when its call completes, so a crash loses nothing already answered. Failed calls are
+SQLite in WAL mode lets several shard processes read and write the same file safely. Rows are
+written in one short transaction per batch (or every 256 calls), so a crash loses at most the
+answers of the batch in flight, which a rerun asks again. Failed calls are
 stored too (flagged), so a replay reproduces the fallbacks of the live run, while a live rerun
 asks again instead of reusing a failure.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+_FLUSH_EVERY = 256  # calls queued before a write, so a long batch is saved as it goes
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
     key TEXT PRIMARY KEY,
@@ -50,6 +52,7 @@ class ResponseCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(_SCHEMA)
+        self._pending: list[tuple[str, CachedResponse]] = []
 
     def get(self, key: str) -> CachedResponse | None:
         row = self._db.execute(
@@ -58,17 +61,30 @@ class ResponseCache:
         return None if row is None else CachedResponse(*row)
 
     def put(self, key: str, response: CachedResponse) -> None:
-        """Store a completed call; a success replaces a stored failure, never the other way round."""
-        if response.error is None:
-            sql = "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)"
-        else:
-            sql = "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?)"
-        self._db.execute(
-            sql, (key, response.content, response.error, response.prompt_tokens, response.completion_tokens)
-        )
+        """Queue a completed call for the next `flush` (one transaction per batch keeps writes cheap)."""
+        self._pending.append((key, response))
+        if len(self._pending) >= _FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write queued calls; a success replaces a stored failure, never the other way round."""
+        if not self._pending:
+            return
+        rows = [(k, r.content, r.error, r.prompt_tokens, r.completion_tokens) for k, r in self._pending]
+        with self._db:  # one transaction
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)", [r for r in rows if r[2] is None]
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?)", [r for r in rows if r[2] is not None]
+            )
+        self._pending.clear()
 
     def __len__(self) -> int:
+        self.flush()
         return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def close(self) -> None:
+        self.flush()
         self._db.close()

@@ -1,5 +1,5 @@
 """A model-free OpenAI-compatible server for tests and benchmarks: answers at once with a valid
-structured reply derived from the request's seed, or misbehaves on demand (HTTP 500, a hang, a
+structured reply derived from the request's seed, or misbehaves on demand (HTTP 500 or 400, a hang, a
 malformed body, a dropped connection, an off-spec answer) so the client's fault handling can be
 tested against real HTTP.
 
@@ -17,7 +17,7 @@ import threading
 from collections import defaultdict, deque
 from typing import Any
 
-FAULTS = ("ok", "500", "timeout", "malformed", "drop", "invalid")
+FAULTS = ("ok", "500", "400", "timeout", "malformed", "drop", "invalid")
 
 
 def valid_content(body: dict[str, Any]) -> str:
@@ -49,9 +49,7 @@ class FakeOpenAIServer:
     `inject(seed, *faults)`: the next requests carrying that seed misbehave in order (see FAULTS);
     `default`: what every other request does. `requests` records every completion request body."""
 
-    def __init__(
-        self, model: str = "fake-model", port: int = 0, hang_s: float = 30.0, record: bool = True
-    ) -> None:
+    def __init__(self, model: str = "fake-model", port: int = 0, hang_s: float = 30.0, record: bool = True) -> None:
         self.model = model
         self.record = record
         self.port = port
@@ -92,9 +90,7 @@ class FakeOpenAIServer:
 
     def _serve_forever(self, ready: threading.Event) -> None:
         self._loop = asyncio.new_event_loop()
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", self.port)
-        )
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port))
         self.port = self._server.sockets[0].getsockname()[1]
         ready.set()
         try:
@@ -113,9 +109,7 @@ class FakeOpenAIServer:
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ", 2)
-                headers = {
-                    k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
-                }
+                headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
                 raw = await reader.readexactly(int(headers.get("content-length", 0)))
                 if not await self._respond(method, path, raw, writer):
                     return
@@ -127,9 +121,7 @@ class FakeOpenAIServer:
     async def _respond(self, method: str, path: str, raw: bytes, writer: asyncio.StreamWriter) -> bool:
         """Write one response; False when the connection must be dropped."""
         if method == "GET" and path.rstrip("/").endswith("/models"):
-            self._write(
-                writer, 200, json.dumps({"object": "list", "data": [{"id": self.model, "object": "model"}]})
-            )
+            self._write(writer, 200, json.dumps({"object": "list", "data": [{"id": self.model, "object": "model"}]}))
             return True
         if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
             self._write(writer, 404, json.dumps({"error": {"message": f"no route {path}"}}))
@@ -141,8 +133,8 @@ class FakeOpenAIServer:
         fault = queue.popleft() if queue else self.default
         if fault == "drop":
             return False
-        if fault == "500":
-            self._write(writer, 500, json.dumps({"error": {"message": "injected failure"}}))
+        if fault in ("500", "400"):
+            self._write(writer, int(fault), json.dumps({"error": {"message": f"injected {fault}"}}))
             return True
         if fault == "malformed":
             self._write(writer, 200, '{"id": "x", "choices": [')
@@ -167,16 +159,14 @@ class FakeOpenAIServer:
             "object": "chat.completion",
             "created": 0,
             "model": body.get("model", self.model),
-            "choices": [
-                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
-            ],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": words, "completion_tokens": 1, "total_tokens": words + 1},
         }
 
     @staticmethod
     def _write(writer: asyncio.StreamWriter, status: int, payload: str) -> None:
         data = payload.encode()
-        reason = {200: "OK", 404: "Not Found", 500: "Internal Server Error"}[status]
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}[status]
         writer.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(data)}\r\n\r\n".encode()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -28,10 +29,11 @@ from sim.backends.client import EndpointPool
 from sim.backends.config import BackendConfig
 from sim.backends.errors import BackendError
 
+_log = logging.getLogger(__name__)
 _SEED_MOD = 2**31  # vLLM and OpenAI take a signed 32-bit seed
 _MASK64 = (1 << 64) - 1
 # Failures after the client's own retries: the decision falls back at once.
-_FATAL = ("timeout", "connection", "server_error")
+_FATAL = ("timeout", "connection", "server_error", "rejected")
 Bounds = dict[str, tuple[float, float]]  # per-decision [lo, hi] of number fields
 Messages = list[dict[str, str]]
 
@@ -72,6 +74,7 @@ class LLMPolicy:
         self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._runner: asyncio.Runner | None = None
         self._totals: Counter[str] = Counter()
+        self._warned: set[str] = set()
 
     # ---- public API -------------------------------------------------------------------------
     async def adecide(self, batch: DecisionBatch) -> Decisions:
@@ -94,7 +97,11 @@ class LLMPolicy:
             messages = render(self._persona(int(batch.agent_ids[i])), row, batch.context, spec, seed)
             bounds = {name: (spec.field(name).minimum, float(col[i])) for name, col in upper.items()}
             asks.append((messages, seed, bounds))
-        answers = await asyncio.gather(*(self._decide_one(spec, *ask) for ask in asks))
+        try:
+            answers = await asyncio.gather(*(self._decide_one(spec, *ask) for ask in asks))
+        finally:
+            if self._cache is not None:
+                self._cache.flush()
         for i, answer in enumerate(answers):
             for name, value in answer.values.items():
                 out.values[name][i] = value
@@ -231,17 +238,29 @@ class LLMPolicy:
                     prompt_tokens=int(usage.prompt_tokens) if usage else 0,
                     completion_tokens=int(usage.completion_tokens) if usage else 0,
                 )
-            except openai.APITimeoutError:
-                response = CachedResponse(None, "timeout", 0, 0)
-            except openai.APIConnectionError:
-                response = CachedResponse(None, "connection", 0, 0)
-            except openai.APIResponseValidationError:
-                response = CachedResponse(None, "malformed", 0, 0)
-            except (openai.APIStatusError, openai.OpenAIError, httpx.HTTPError):
-                response = CachedResponse(None, "server_error", 0, 0)
-            except (ValueError, AttributeError, TypeError, IndexError):  # a 200 that is not a completion
-                response = CachedResponse(None, "malformed", 0, 0)
+            except Exception as exc:
+                response = CachedResponse(None, self._failure(exc), 0, 0)
             return response, (time.perf_counter() - start) * 1000.0
+
+    def _failure(self, exc: Exception) -> str:
+        """Name a failed call (the fallback reason); say once per reason what the server said."""
+        if isinstance(exc, openai.APITimeoutError):
+            reason = "timeout"
+        elif isinstance(exc, openai.APIConnectionError):
+            reason = "connection"
+        elif isinstance(exc, openai.APIStatusError):
+            # 4xx: the server refused this request (e.g. prompt longer than --max-model-len).
+            reason = "server_error" if exc.status_code >= 500 else "rejected"
+        elif isinstance(exc, (openai.APIResponseValidationError, ValueError, AttributeError, TypeError, IndexError)):
+            reason = "malformed"  # a 200 whose body is not a chat completion: asked again
+        elif isinstance(exc, (openai.OpenAIError, httpx.HTTPError)):
+            reason = "server_error"
+        else:
+            raise exc
+        if reason not in self._warned:
+            self._warned.add(reason)
+            _log.warning("LLM call failed (%s, later ones of this kind not shown): %s", reason, str(exc)[:300])
+        return reason
 
     def _pool_for_this_loop(self) -> EndpointPool:
         """HTTP clients belong to one event loop; a caller that uses a new loop per step gets new ones."""

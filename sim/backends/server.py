@@ -45,9 +45,7 @@ def log_tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
 
 def served_models(base_url: str, key: str, timeout: float = 5.0) -> list[str]:
     """GET {base_url}/models -> model ids. Raises httpx errors when the server does not answer."""
-    response = httpx.get(
-        f"{base_url.rstrip('/')}/models", headers={"Authorization": f"Bearer {key}"}, timeout=timeout
-    )
+    response = httpx.get(f"{base_url.rstrip('/')}/models", headers={"Authorization": f"Bearer {key}"}, timeout=timeout)
     response.raise_for_status()
     return [m["id"] for m in response.json().get("data", [])]
 

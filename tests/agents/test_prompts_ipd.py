@@ -79,9 +79,7 @@ def test_option_order_shuffled_by_seed_in_pd_only(personas):
     pd_orders = [question("pd", seed) for seed in range(200)]
     assert 60 <= sum("Option J or Option F" in q for q in pd_orders) <= 140
     assert question("pd", 12345) == question("pd", 12345)
-    assert {question("bos", seed) for seed in range(50)} == {
-        "Q: Which Option do you choose, Option J or Option F?"
-    }
+    assert {question("bos", seed) for seed in range(50)} == {"Q: Which Option do you choose, Option J or Option F?"}
 
 
 def test_rounds_and_first_round(personas):

@@ -90,3 +90,17 @@ def test_duplicate_run_ids_in_sweep(ipd_run: Path, tmp_path: Path) -> None:
     shutil.copytree(ipd_run, tmp_path / "sweep" / "b")
     with pytest.raises(AnalysisError, match="appears twice"):
         load(tmp_path / "sweep")
+
+
+def test_conditions_group_runs_that_differ_only_in_seed(ipd_run: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    for name, run_id, seed, rounds in (("a", "r1", 1, 2), ("b", "r2", 2, 2), ("c", "r3", 1, 5)):
+        shutil.copytree(ipd_run, sweep / name)
+        manifest = json.loads((sweep / name / "manifest.json").read_text())
+        manifest.update(run_id=run_id, seed=seed)
+        manifest["config"]["scenario"]["rounds"] = rounds
+        (sweep / name / "manifest.json").write_text(json.dumps(manifest))
+    runs = load(sweep)
+    assert runs.conditions() == [("ipd: rounds=2", ["r1", "r2"]), ("ipd: rounds=5", ["r3"])]
+    assert runs.subset(["r3"]).interactions.select("param_rounds").unique().collect().item() == 5
+    assert load(ipd_run).conditions() == [("ipd", ["ipd-1"])]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -78,3 +80,16 @@ def test_report_renders_in_headless_chromium(vd_run: Path, tmp_path: Path) -> No
     non_white = (pixels[..., :3] < 0.9).any(axis=2).mean()
     assert non_white > 0.02, non_white
     assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 50  # colours of the figures
+
+
+def test_sweep_report_has_one_block_per_condition(vd_run: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    for name, eps in (("e1", 0.1), ("e3", 0.3)):
+        shutil.copytree(vd_run, sweep / name)
+        manifest = json.loads((sweep / name / "manifest.json").read_text())
+        manifest["run_id"] = name
+        manifest["config"]["scenario"]["epsilon"] = eps
+        (sweep / name / "manifest.json").write_text(json.dumps(manifest))
+    page = build_report(sweep)
+    assert "Condition: value_diffusion: epsilon=0.1 (1 run)" in page
+    assert "Condition: value_diffusion: epsilon=0.3 (1 run)" in page

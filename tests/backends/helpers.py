@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.decisions import ActionSpec, ChoiceField, DecisionBatch, NumberField, TextField
+from agents.decisions import ActionSpec, ChoiceField, DecisionBatch, Decisions, NumberField, TextField
 from agents.population import Population, SamplerConfig, sample_personas
 from agents.prompts import register
+from sim.backends.config import BackendConfig
+from sim.backends.policy import LLMPolicy
 
 MOVE_SPEC = ActionSpec(
     name="ipd_move",
@@ -29,6 +31,15 @@ GIVE_SPEC = ActionSpec(
 @register("test_give")
 def _render_give(persona, obs, context, spec, seed):
     return [{"role": "user", "content": f"{persona.name} has {obs['bound_give']} units. How many to give?"}]
+
+
+def decide(config: BackendConfig, batch: DecisionBatch, n_agents: int = 8) -> tuple[Decisions, dict[str, int]]:
+    """One LLMPolicy, one batch, closed afterwards: the answers and the policy's totals."""
+    policy = LLMPolicy(config, population(n_agents))
+    try:
+        return policy.decide(batch), policy.totals()
+    finally:
+        policy.close()
 
 
 def population(n: int) -> Population:

@@ -13,20 +13,12 @@ from sim.backends import BackendError
 from sim.backends.config import BackendConfig
 from sim.backends.fake_server import FakeOpenAIServer
 from sim.backends.policy import LLMPolicy, attempt_seed
-from tests.backends.helpers import GIVE_SPEC, give_batch, move_batch, population
+from tests.backends.helpers import GIVE_SPEC, decide, give_batch, move_batch, population
 
 
 def backend(server: FakeOpenAIServer, tmp_path, **extra) -> BackendConfig:
     fields = {"kind": "vllm", "model": server.model, "base_url": server.base_url, "cache_dir": str(tmp_path)}
     return BackendConfig(**{**fields, **extra})
-
-
-def decide(config: BackendConfig, batch, n_agents: int = 8):
-    policy = LLMPolicy(config, population(n_agents))
-    try:
-        return policy.decide(batch), policy.totals()
-    finally:
-        policy.close()
 
 
 def test_choice_requests_carry_seed_structured_choice_and_spec_temperature(fake_openai, tmp_path):
@@ -75,6 +67,7 @@ def test_out_of_bound_reply_falls_back(fake_openai, tmp_path):
     ("faults", "extra", "reason"),
     [
         (["500"] * 3, {"max_retries": 2}, "server_error"),
+        (["400"], {"max_retries": 2}, "rejected"),
         (["timeout"], {"max_retries": 0, "timeout_s": 0.3}, "timeout"),
         (["drop"] * 2, {"max_retries": 1}, "connection"),
         (["invalid", "invalid"], {"invalid_retries": 1}, "invalid_reply"),

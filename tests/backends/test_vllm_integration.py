@@ -7,18 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.backends.policy import LLMPolicy
-from tests.backends.helpers import give_batch, move_batch, population
+from tests.backends.helpers import decide, give_batch, move_batch
 
 pytestmark = pytest.mark.vllm
-
-
-def decide(config, batch, n_agents):
-    policy = LLMPolicy(config, population(n_agents))
-    try:
-        return policy.decide(batch), policy.totals()
-    finally:
-        policy.close()
 
 
 def test_choice_decisions_are_valid_counted_and_repeatable(vllm_server, tmp_path):

