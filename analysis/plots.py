@@ -249,15 +249,21 @@ def plot_network(
     return fig
 
 
-def edges_from_config(manifest: dict[str, Any], agents: pl.DataFrame, max_complete: int = 50) -> np.ndarray | None:
-    """Edges of a run's graph when they can be rebuilt exactly without the engine, else None.
+def edges_from_config(
+    manifest: dict[str, Any], agents: pl.DataFrame, max_complete: int = 50, run_dir: str | Path | None = None
+) -> np.ndarray | None:
+    """Edges of a run's graph, else None.
 
-    complete: all pairs (only up to `max_complete` agents: a drawing of more is a solid blob);
-    edgelist: the file named in the config, if it is still there (persona ids mapped via agents.id).
-    Random graph kinds depend on the engine's seeding and are not rebuilt: pass edges explicitly.
+    `run_dir/graph.parquet` (written by every run) is read when given; otherwise they are rebuilt
+    where that is exact without the engine: complete graphs (only up to `max_complete` agents: a
+    drawing of more is a solid blob) and edgelist files still on disk.
     """
     graph = (manifest.get("config") or {}).get("graph") or {}
     n = agents.height
+    if graph.get("kind") == "complete" and n > max_complete:
+        return None
+    if run_dir is not None and (Path(run_dir) / "graph.parquet").is_file():
+        return pl.read_parquet(Path(run_dir) / "graph.parquet").select("source", "target").to_numpy()
     if graph.get("kind") == "complete":
         if n > max_complete:
             return None

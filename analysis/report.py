@@ -252,11 +252,11 @@ def opinions(page: Page, runs: RunSet) -> None:
     def network() -> None:
         run = next(iter(runs))
         agents = runs.agents.filter(pl.col("run_id") == run.run_id).collect()
-        edges = plots.edges_from_config(run.manifest, agents)
+        edges = plots.edges_from_config(run.manifest, agents, run_dir=run.path)
         if edges is None:
             raise AnalysisError(
-                "edges are not recorded; they are rebuilt only for complete graphs of at most 50 agents "
-                "and edgelist files (plots.plot_network takes an edge list)"
+                "no graph.parquet in the run (an older run?) and the graph cannot be rebuilt, or it is a "
+                "complete graph too large to draw"
             )
         final = states.filter(pl.col("run_id") == run.run_id)
         if "dimension" in columns(states):

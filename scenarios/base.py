@@ -102,6 +102,10 @@ class Scenario(Protocol):
         """Population mix used when the user gives none."""
         ...
 
+    def default_population_size(self) -> int | None:
+        """Population size used when `population.size` is null (None: the engine's default)."""
+        ...
+
     def table_schemas(self) -> dict[str, dict[str, pl.DataType]]:
         """Columns (and types) of every table this scenario records, before the engine's columns."""
         ...

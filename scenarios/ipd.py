@@ -115,6 +115,9 @@ class IteratedGame:
     def policies(self) -> dict[str, IPDStrategy]:
         return {name: IPDStrategy(name) for name in STRATEGIES}
 
+    def default_population_size(self) -> int | None:
+        return None
+
     def default_mix(self) -> dict[str, float]:
         return dict.fromkeys(STRATEGIES, 1.0 / len(STRATEGIES))
 

@@ -219,6 +219,9 @@ class ValueDiffusion:
             STUBBORN: ScriptedArguer(self.config.mu, stubborn=True),
         }
 
+    def default_population_size(self) -> int | None:
+        return None
+
     def default_mix(self) -> dict[str, float]:
         # Everyone: fractions are normalised, and a lone 1.0 would read as a count of one agent.
         return {"llm": 0.5} if self.config.model == "llm" else {BOUNDED_CONFIDENCE: 0.5}

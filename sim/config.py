@@ -24,7 +24,7 @@ class _Strict(BaseModel):
 class PopulationConfig(_Strict):
     """Who is in the run. `mix` maps a policy name to a count or a fraction; empty = the scenario's default."""
 
-    size: int = Field(default=20, ge=2)
+    size: int | None = Field(default=None, ge=2, description="null: the scenario's default, else 20")
     mix: dict[str, float] | None = None
     source: str | None = None
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)

@@ -2,6 +2,7 @@
 
     run_dir/manifest.json            what ran, with which versions, how it ended, totals
     run_dir/agents.parquet           one row per agent: id, policy, persona
+    run_dir/graph.parquet            the social graph: one row per undirected edge (source < target)
     run_dir/<table>/part-NNNNN.parquet   interactions, states, ... streamed in parts
 
 Rows are buffered per table and written as a part once `flush_rows` accumulate, so memory stays
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 ENGINE_FRONT = {"run_id": pl.String(), "step": pl.Int64()}
@@ -67,7 +69,7 @@ def claim_run_dir(path: Path, overwrite: bool) -> None:
         if not overwrite:
             raise RunDirError(f"run.dir {path} already holds a run; choose another or set run.overwrite=true")
         for child in path.iterdir():
-            if child.name == "manifest.json" or child.name == "agents.parquet":
+            if child.name in ("manifest.json", "agents.parquet", "graph.parquet"):
                 child.unlink()
             elif child.is_dir() and any(p.suffix == ".parquet" for p in child.iterdir()):
                 for part in child.iterdir():
@@ -88,11 +90,15 @@ class Recorder:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socsim-recorder")
         self._pending: Future | None = None
 
-    def start(self, manifest: dict[str, Any], agents: pl.DataFrame) -> None:
+    def start(self, manifest: dict[str, Any], agents: pl.DataFrame, edges: np.ndarray) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.manifest = {**manifest, "status": "running", "started_at": now_iso()}
         self._write_manifest()
         _atomic_write(self.run_dir / "agents.parquet", agents.write_parquet)
+        graph = pl.DataFrame(
+            {"source": edges[:, 0], "target": edges[:, 1]}, schema={"source": pl.Int64, "target": pl.Int64}
+        )
+        _atomic_write(self.run_dir / "graph.parquet", lambda p: graph.write_parquet(p, compression="zstd"))
 
     def add(self, table: str, frame: pl.DataFrame) -> None:
         if table not in self.schemas:

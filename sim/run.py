@@ -43,20 +43,27 @@ def policy_universe(scenario: Scenario) -> tuple[str, ...]:
     return (*sorted(scenario.policies()), LLM)
 
 
+DEFAULT_POPULATION_SIZE = 20
+
+
 def build_population(config: PopulationConfig, scenario: Scenario, seed: int, llm_available: bool) -> Population:
+    """Personas (from the file, or sampled) and a policy per agent. Size: `population.size`, else the
+    persona file's length, else the scenario's default, else 20."""
     if config.source:
         personas = load_personas(config.source)
-        if personas.height != config.size:
+        if config.size is not None and personas.height != config.size:
             raise ConfigError(
                 f"population.size: is {config.size} but {config.source} holds {personas.height} personas; "
-                f"set population.size={personas.height}"
+                f"set population.size={personas.height} (or null)"
             )
     else:
-        personas = sample_personas(config.sampler, config.size, seeding.rng(seed, "personas"))
+        size = config.size or scenario.default_population_size() or DEFAULT_POPULATION_SIZE
+        personas = sample_personas(config.sampler, size, seeding.rng(seed, "personas"))
+    size = personas.height
     universe = policy_universe(scenario)
     mix = dict(config.mix or {}) or scenario.default_mix()
     try:
-        counts = allocate_mix(mix, config.size)
+        counts = allocate_mix(mix, size)
         codes = assign_policies(counts, universe, seeding.rng(seed, "policies"))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -133,7 +140,7 @@ def run(config: RunConfig) -> Path:
             address=config.run.ray_address, shard_cpus=config.run.shard_cpus,
         )  # fmt: skip
         try:
-            recorder.start(manifest, prepared.population.agents_table())
+            recorder.start(manifest, prepared.population.agents_table(), prepared.graph.edges)
             started = time.perf_counter()
             try:
                 ctx = StepContext(prepared.run_id, config.seed, prepared.population, backend.kind, backend.model)

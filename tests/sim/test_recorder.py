@@ -50,3 +50,17 @@ def test_manifest_records_versions_config_and_git(tmp_path):
     assert manifest["started_at"] <= manifest["ended_at"]
     agents = pl.read_parquet(tmp_path / "agents.parquet")
     assert agents["agent_id"].to_list() == [0, 1, 2, 3] and "value_benevolence" in agents.columns
+
+
+def test_graph_is_recorded_and_read_back_by_analysis(tmp_path):
+    from analysis import load
+    from analysis.plots import edges_from_config
+    from scenarios.base import SocialGraph
+
+    run(compose(["graph=watts_strogatz", "population.size=30", "scenario.rounds=1", "seed=3", f"run.dir={tmp_path}",
+                 "run.progress=false"]))  # fmt: skip
+    edges = pl.read_parquet(tmp_path / "graph.parquet")
+    assert edges.height == 30 * 6 // 2 and (edges["source"] < edges["target"]).all()
+    runs = load(tmp_path)
+    rebuilt = edges_from_config(runs.manifest(), runs.agents.collect(), run_dir=tmp_path)
+    assert SocialGraph.from_edges(30, rebuilt).edges.tolist() == edges.to_numpy().tolist()
