@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import threading
+from collections import Counter
 from typing import Protocol
 
 import numpy as np
@@ -35,7 +36,9 @@ def _is_loopback(address: str) -> bool:
 class Executor(Protocol):
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]: ...
 
-    def close(self) -> None: ...
+    def close(self) -> dict[str, int]:
+        """Release shards and clients; return the backend counters summed over them. Idempotent."""
+        ...
 
 
 class InProcessExecutor:
@@ -52,9 +55,11 @@ class InProcessExecutor:
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
         return asyncio.run_coroutine_threadsafe(self.runner.decide(batches), self.loop).result()
 
-    def close(self) -> None:
+    def close(self) -> dict[str, int]:
+        if self.loop.is_closed():
+            return {}
         try:
-            asyncio.run_coroutine_threadsafe(self.runner.aclose(), self.loop).result()
+            return asyncio.run_coroutine_threadsafe(self.runner.aclose(), self.loop).result()
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join()
@@ -78,8 +83,8 @@ class Shard:
                 raise RuntimeError(f"shard [{self.lo}, {self.hi}) got a decision of an agent it does not own")
         return await self.runner.decide(batches)
 
-    async def close(self) -> None:
-        await self.runner.aclose()
+    async def close(self) -> dict[str, int]:
+        return await self.runner.aclose()
 
 
 class RayExecutor:
@@ -156,10 +161,12 @@ class RayExecutor:
                 answers[b].put(index, part)
         return answers
 
-    def close(self) -> None:
+    def close(self) -> dict[str, int]:
+        counters: Counter[str] = Counter()
         try:
             if self.actors:
-                self.ray.get([a.close.remote() for a in self.actors], timeout=60)
+                for part in self.ray.get([a.close.remote() for a in self.actors], timeout=60):
+                    counters.update(part)
         except Exception:  # a dead actor must not hide the run's own error
             pass
         for a in self.actors:
@@ -167,6 +174,8 @@ class RayExecutor:
         self.actors = []
         if self.started_ray:
             self.ray.shutdown()
+            self.started_ray = False
+        return dict(counters)
 
 
 def make_executor(

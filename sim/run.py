@@ -152,7 +152,11 @@ def run(config: RunConfig) -> Path:
                 reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
                 recorder.finish("failed", {"wall_time_s": round(time.perf_counter() - started, 3)}, error=reason)
                 raise
-            recorder.finish("completed", {**totals.as_dict(), "wall_time_s": round(time.perf_counter() - started, 3)})
+            backend_counters = executor.close()
+            recorder.finish(
+                "completed",
+                {**totals.as_dict(backend_counters), "wall_time_s": round(time.perf_counter() - started, 3)},
+            )
         finally:
             executor.close()
     return run_dir

@@ -51,9 +51,12 @@ class DecisionRunner:
                 out.put(index, part)
         return answers
 
-    async def aclose(self) -> None:
-        if self._llm is not None:
-            await self._llm.aclose()
+    async def aclose(self) -> dict[str, int]:
+        """Close the backend; return its own counters (HTTP requests incl. retries, cache hits)."""
+        if self._llm is None:
+            return {}
+        await self._llm.aclose()
+        return dict(self._llm.totals())
 
 
 def group_by_code(codes: np.ndarray) -> list[tuple[int, np.ndarray]]:

@@ -34,12 +34,14 @@ class Totals:
     llm_latency_ms: float = 0.0
     fallbacks: Counter = field(default_factory=Counter)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, backend_counters: dict[str, int] | None = None) -> dict[str, Any]:
+        """`backend_counters`: the LLM backend's own counts (HTTP requests including retries)."""
         return {
             "steps": self.steps,
             "decisions": dict(self.decisions),
             "llm": {
                 "calls": self.llm_calls,
+                "http_requests": (backend_counters or {}).get("calls", 0),
                 "cached": self.llm_cached,
                 "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
