@@ -55,7 +55,7 @@ class BackendConfig(BaseModel):
     # "json_schema": every spec is asked with response_format json_schema (any OpenAI-compatible API).
     choice_format: Literal["vllm_choice", "json_schema"] = "vllm_choice"
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)  # used when the ActionSpec sets none
-    max_concurrency: int = Field(default=64, gt=0)  # in-flight requests per endpoint
+    max_concurrency: int = Field(default=64, gt=0)  # in-flight requests per endpoint, per process (shard)
     timeout_s: float = Field(default=60.0, gt=0)  # per HTTP attempt
     max_retries: int = Field(default=2, ge=0)  # client retries (backoff) on 5xx, timeouts, disconnects
     invalid_retries: int = Field(default=1, ge=0)  # new asks (new seed) when a reply fails validation
