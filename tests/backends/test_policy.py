@@ -13,12 +13,19 @@ from sim.backends import BackendError
 from sim.backends.config import BackendConfig
 from sim.backends.fake_server import FakeOpenAIServer
 from sim.backends.policy import LLMPolicy, attempt_seed
+from tests.backends.contract import BackendContract
 from tests.backends.helpers import GIVE_SPEC, decide, give_batch, move_batch, population
 
 
 def backend(server: FakeOpenAIServer, tmp_path, **extra) -> BackendConfig:
     fields = {"kind": "vllm", "model": server.model, "base_url": server.base_url, "cache_dir": str(tmp_path)}
     return BackendConfig(**{**fields, **extra})
+
+
+class TestFakeServer(BackendContract):
+    @pytest.fixture
+    def backend_config(self, fake_openai):
+        return lambda cache_dir: backend(fake_openai, cache_dir)
 
 
 def test_choice_requests_carry_seed_structured_choice_and_spec_temperature(fake_openai, tmp_path):
