@@ -112,20 +112,20 @@ def _with_decisions(table: pl.DataFrame, meta: pl.DataFrame) -> pl.DataFrame:
     return table.join(meta, on="_decision", how="left", maintain_order="left").drop("_decision")
 
 
-def _account(totals: Totals, batches: list[DecisionBatch], decisions: list[Decisions], ctx: StepContext) -> None:
-    for batch, answer in zip(batches, decisions, strict=True):
-        for code, count in enumerate(np.bincount(batch.policies)):
-            if count:
-                totals.decisions[ctx.population.policy_names[code]] += int(count)
-        if LLM in ctx.population.policy_names:
-            llm = batch.policies == ctx.population.policy_names.index(LLM)
-            totals.llm_calls += int(llm.sum())
-            totals.llm_cached += int(answer.cached[llm].sum())
-            totals.prompt_tokens += int(answer.prompt_tokens[llm].sum())
-            totals.completion_tokens += int(answer.completion_tokens[llm].sum())
-            totals.llm_latency_ms += float(answer.latency_ms[llm & ~answer.cached].sum())
-        for reason in answer.fallback[answer.fallback != None]:  # noqa: E711 - elementwise on object array
-            totals.fallbacks[str(reason)] += 1
+def _account(totals: Totals, meta: pl.DataFrame) -> None:
+    """Add one step's decisions (the rows of `_decision_meta`) to the run totals."""
+    if meta.height == 0:
+        return
+    for policy, count in meta.group_by("policy").len().sort("policy").iter_rows():
+        totals.decisions[policy] += count
+    llm = meta.filter(pl.col("policy") == LLM)
+    totals.llm_calls += llm.height
+    totals.llm_cached += int(llm["cached"].sum())
+    totals.prompt_tokens += int(llm["prompt_tokens"].sum())
+    totals.completion_tokens += int(llm["completion_tokens"].sum())
+    totals.llm_latency_ms += float(llm.filter(~pl.col("cached"))["latency_ms"].sum())
+    for reason, count in meta.get_column("fallback").drop_nulls().value_counts(sort=True).iter_rows():
+        totals.fallbacks[reason] += count
 
 
 def run_steps(
@@ -153,7 +153,7 @@ def run_steps(
                 if name == "interactions" and "_decision" in table.columns:
                     table = _with_decisions(table, meta)
                 recorder.add(name, _engine_columns(table, ctx.run_id, step))
-            _account(totals, batches, decisions, ctx)
+            _account(totals, meta)
             totals.steps = step + 1
             if log_every and (step % log_every == 0 or scenario.done(world)):
                 n = sum(len(b) for b in batches)

@@ -1,0 +1,28 @@
+"""The manifest's totals agree with the rows: decisions by policy, LLM calls, tokens, HTTP requests."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+
+from tests.contract import read_table, run_with
+
+
+def test_manifest_totals_match_the_recorded_rows(tmp_path, fake_openai):
+    run_dir = run_with(
+        ["scenario=ipd", "population.size=6", "population.mix={llm:3,tit_for_tat:3}", "scenario.rounds=3", "seed=4",
+         "backend=vllm", f"backend.base_url={fake_openai.base_url}", f"backend.model={fake_openai.model}",
+         f"backend.cache_dir={tmp_path / 'cache'}"],
+        tmp_path / "run",
+    )  # fmt: skip
+    rows = read_table(run_dir, "interactions")
+    totals = json.loads((run_dir / "manifest.json").read_text())["totals"]
+    assert totals["decisions"] == dict(rows.group_by("policy").len().iter_rows())
+    llm = rows.filter(pl.col("policy") == "llm")
+    assert set(llm["backend"]) == {"vllm"} and set(rows.filter(pl.col("policy") != "llm")["backend"]) == {"scripted"}
+    assert totals["llm"]["calls"] == llm.height > 0
+    assert totals["llm"]["prompt_tokens"] == llm["prompt_tokens"].sum() > 0
+    assert totals["llm"]["completion_tokens"] == llm["completion_tokens"].sum()
+    assert totals["llm"]["http_requests"] == llm.height  # a cold cache, every reply valid: one request each
+    assert totals["llm"]["fallbacks"] == {} and totals["llm"]["cached"] == 0
