@@ -42,9 +42,7 @@ def settle(
     return after
 
 
-def assess(
-    reputation: np.ndarray, donors: np.ndarray, recipients: np.ndarray, cooperated: np.ndarray
-) -> np.ndarray:
+def assess(reputation: np.ndarray, donors: np.ndarray, recipients: np.ndarray, cooperated: np.ndarray) -> np.ndarray:
     """New reputations (norms x agents) after a round: each donor is judged under every norm on
     what it did and on the recipient's standing at the start of the round (public information)."""
     after = reputation.copy()

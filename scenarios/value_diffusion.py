@@ -13,7 +13,9 @@ What a step is:
   of each pair, one random dimension per pair) write a short argument. Listen step: each listener
   reads its partner's argument and reports its new position. In `llm_mode=filter` a listener only
   meets partners within its ε on that dimension (others are recorded as not heard, no call made);
-  in `free` mode everyone is heard and the model decides.
+  in `free` mode everyone is heard and the model decides. With `llm_answer=likert` the listener
+  answers on a 7-point scale: a new point moves it there; its current point keeps its exact position
+  (no drift from rounding). Stubborn agents never move, whatever they answer.
 Rule-driven models stop early once no agent still hears a neighbour more than `tolerance` away.
 
 Records:
@@ -193,7 +195,13 @@ class ValueWorld:
     graph: SocialGraph
     positions: np.ndarray  # (n, d)
     eps: np.ndarray  # (n,)
-    movable: np.ndarray  # (n,) bool: rule models only; stubborn agents never move
+    movable: np.ndarray  # (n,) bool: stubborn agents never move
+
+    @property
+    def movable_or_none(self) -> np.ndarray | None:
+        """The mask for the bounded-confidence kernels, None (faster path) when everyone may move."""
+        return None if self.movable.all() else self.movable
+
     names: np.ndarray | None = None  # object (n,): LLM mode, for prompts
     steps_done: int = 0
     updates: int = 0
@@ -329,7 +337,7 @@ class ValueDiffusion:
 
     def _spread(self, world: ValueWorld) -> float:
         strict = self.config.model == "deffuant"
-        movable = None if world.movable.all() else world.movable
+        movable = world.movable_or_none
         return bc.interacting_spread(world.positions, world.graph, world.eps, strict, movable)
 
     def _after_update(self, world: ValueWorld) -> dict[str, float]:
@@ -342,7 +350,7 @@ class ValueDiffusion:
     def _deffuant(
         self, world: ValueWorld, rng: np.random.Generator, tables: dict[str, pl.DataFrame]
     ) -> dict[str, float]:
-        movable = None if world.movable.all() else world.movable
+        movable = world.movable_or_none
         updates = bc.deffuant_step(
             world.positions,
             world.graph,
@@ -359,7 +367,7 @@ class ValueDiffusion:
         return summary
 
     def _hk(self, world: ValueWorld, tables: dict[str, pl.DataFrame]) -> dict[str, float]:
-        movable = None if world.movable.all() else world.movable
+        movable = world.movable_or_none
         before = world.positions
         world.positions = bc.hk_step(before, world.graph, world.eps, movable)
         if self.config.records_interactions:
@@ -488,9 +496,14 @@ class ValueDiffusion:
         after = before.copy()
         if len(idx):
             answer = decisions[0]
-            reported = answer.values["position"]
-            reported = from_likert(reported) if self.config.llm_answer == "likert" else reported.astype(np.float64)
-            usable = np.array([f is None for f in answer.fallback], bool)  # a fallback keeps the position
+            raw = answer.values["position"]
+            # A fallback keeps the position, and so does a stubborn listener whatever it answers.
+            usable = np.array([f is None for f in answer.fallback], bool) & world.movable[m.listener[idx]]
+            if self.config.llm_answer == "likert":
+                reported = from_likert(raw)
+                usable &= raw != to_likert(before[idx])  # its own point on the scale: no rounding move
+            else:
+                reported = raw.astype(np.float64)
             after[idx] = np.where(usable, np.clip(reported, 0.0, 1.0), before[idx])
         # Listeners are distinct within a round (a matching), so this assignment has no collisions.
         world.positions[m.listener, m.dim] = after

@@ -61,20 +61,29 @@ class RunDirError(ValueError):
     """The run directory cannot be used (already holds a run, or is not a directory)."""
 
 
-def claim_run_dir(path: Path, overwrite: bool) -> None:
-    """Refuse to mix two runs in one directory unless asked to replace the old one."""
+def check_run_dir(path: Path, overwrite: bool) -> None:
+    """Refuse to mix two runs in one directory unless asked to replace the old one (checked early,
+    before any server or shard starts)."""
     if path.exists() and not path.is_dir():
         raise RunDirError(f"run.dir {path} exists and is not a directory")
-    if (path / "manifest.json").exists():
-        if not overwrite:
-            raise RunDirError(f"run.dir {path} already holds a run; choose another or set run.overwrite=true")
-        for child in path.iterdir():
-            if child.name in ("manifest.json", "agents.parquet", "graph.parquet"):
-                child.unlink()
-            elif child.is_dir() and any(p.suffix == ".parquet" for p in child.iterdir()):
-                for part in child.iterdir():
-                    part.unlink()
-                child.rmdir()
+    if (path / "manifest.json").exists() and not overwrite:
+        raise RunDirError(f"run.dir {path} already holds a run; choose another or set run.overwrite=true")
+
+
+def clear_previous_run(path: Path) -> None:
+    """Remove an earlier run's files (run.overwrite=true), only once the new run is about to start.
+
+    Parts go first and the manifest last: a clear that is interrupted still leaves a directory that
+    "holds a run", so stale parts can never mix with a new run's."""
+    if not (path / "manifest.json").exists():
+        return
+    for folder in (child for child in path.iterdir() if child.is_dir()):
+        for part in folder.glob("part-*.parquet"):
+            part.unlink()
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    for name in ("agents.parquet", "graph.parquet", "manifest.json"):
+        (path / name).unlink(missing_ok=True)
 
 
 class Recorder:

@@ -21,7 +21,7 @@ from sim import seeding
 from sim.config import ConfigError, PopulationConfig, RunConfig
 from sim.executors import make_executor
 from sim.graph import build_graph
-from sim.recorder import Recorder, claim_run_dir, full_schemas
+from sim.recorder import Recorder, check_run_dir, clear_previous_run, full_schemas
 from sim.runner import LLM
 from sim.scheduler import StepContext, run_steps
 
@@ -122,7 +122,7 @@ def run(config: RunConfig) -> Path:
 
     prepared = prepare(config)
     run_dir = Path(config.run.dir)
-    claim_run_dir(run_dir, config.run.overwrite)
+    check_run_dir(run_dir, config.run.overwrite)
     with serving(config.backend) as backend:
         recorder = Recorder(run_dir, full_schemas(prepared.scenario.table_schemas()), config.run.flush_rows)
         manifest = {
@@ -135,11 +135,16 @@ def run(config: RunConfig) -> Path:
             "agents": prepared.population.size,
             "edges": len(prepared.graph.edges),
         }
+        if backend.kind != "none" and backend.mode != "replay":
+            from sim.backends.server import server_versions
+
+            manifest["server_versions"] = server_versions(backend)
         executor = make_executor(
             config.run.shards, config.scenario, backend, prepared.population,
             address=config.run.ray_address, shard_cpus=config.run.shard_cpus,
         )  # fmt: skip
         try:
+            clear_previous_run(run_dir)
             recorder.start(manifest, prepared.population.agents_table(), prepared.graph.edges)
             started = time.perf_counter()
             try:

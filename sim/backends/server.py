@@ -67,6 +67,19 @@ def preflight(config: BackendConfig) -> None:
             raise BackendError(f"backend {url} does not serve model {config.model!r} (it serves {models})")
 
 
+def server_versions(config: BackendConfig) -> dict[str, str | None]:
+    """Each endpoint's server version (vLLM's GET /version), for the manifest: outputs can change
+    between server versions even at temperature 0. Best effort: None where it cannot be read."""
+    found: dict[str, str | None] = {}
+    for url in config.urls:
+        root = url.rstrip("/").removesuffix("/v1")
+        try:
+            found[url] = str(httpx.get(f"{root}/version", timeout=5.0).raise_for_status().json()["version"])
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            found[url] = None
+    return found
+
+
 def server_command(config: BackendConfig, port: int) -> list[str]:
     return [
         config.resolved_python(), "-m", "vllm.entrypoints.openai.api_server",

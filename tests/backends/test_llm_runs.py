@@ -44,6 +44,7 @@ def test_llm_run_records_valid_actions_tokens_and_no_fallbacks(live_run, vllm_se
     assert manifest["status"] == "completed"
     assert manifest["totals"]["llm"]["calls"] == rows.height
     assert manifest["totals"]["llm"]["http_requests"] >= rows.height  # every decision asked at least once
+    assert manifest["server_versions"] == {vllm_server.base_url: "0.32.0"}
     assert manifest["totals"]["llm"]["prompt_tokens"] == rows["prompt_tokens"].sum()
 
 

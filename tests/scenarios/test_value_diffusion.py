@@ -146,6 +146,20 @@ def test_stubborn_agents_never_move_but_pull_the_others(tmp_path):
     assert final.filter(policy="bounded_confidence")["value"].to_numpy() == pytest.approx(stubborn_mean, abs=1e-6)
 
 
+def test_stubborn_agents_never_move_in_the_llm_mode_with_likert_answers(tmp_path):
+    """Scripted listeners in an LLM run answer on the 7-point scale; neither a stubborn agent nor one
+    that keeps its point may be moved by the rounding to the scale."""
+    overrides = [*UNIFORM_1D, "scenario.model=llm", "scenario.llm_mode=free", "scenario.llm_answer=likert",
+                 "population.size=16", "population.mix={bounded_confidence:8,stubborn:8}",
+                 "scenario.max_steps=4"]  # fmt: skip
+    run_dir = run_with(overrides, tmp_path)
+    listen = read_table(run_dir, "interactions").filter(phase="listen")
+    stubborn = listen.filter(policy="stubborn")
+    assert stubborn.height > 0 and (stubborn["position_after"] == stubborn["position_before"]).all()
+    unchanged = listen.filter(pl.col("position_after") != pl.col("position_before"))
+    assert ((unchanged["position_after"] * 6).round(9) % 1 == 0).all()  # a move lands on the scale
+
+
 def test_rule_models_refuse_llm_agents(tmp_path):
     overrides = [VD, "population.size=4", "population.mix={llm:4}", "backend=vllm",
                  "backend.base_url=http://127.0.0.1:9/v1", "backend.model=x", f"run.dir={tmp_path / 'x'}"]  # fmt: skip
@@ -188,8 +202,9 @@ def test_llm_protocol_against_a_fake_server(tmp_path, fake_openai, answer):
                                      f"scenario.llm_answer={answer}"), tmp_path)  # fmt: skip
     rows = check_llm_run(run_dir)
     listen = rows.filter(phase="listen", heard=True)
-    if answer == "likert":  # seven points mapped onto [0, 1]
-        assert set((listen["position_after"] * 6).round(9).to_list()) <= set(range(7))
+    if answer == "likert":  # seven points mapped onto [0, 1]; answering one's own point keeps the position
+        moved = listen.filter(pl.col("position_after") != pl.col("position_before"))
+        assert moved.height > 0 and set((moved["position_after"] * 6).round(9).to_list()) <= set(range(7))
     # the listener saw the speaker's words fenced as quoted speech, never as instructions
     prompts = [m["content"] for body in fake_openai.requests for m in body["messages"] if m["role"] == "user"]
     said = rows.filter(phase="speak")["message"].to_list()

@@ -64,3 +64,14 @@ def test_graph_is_recorded_and_read_back_by_analysis(tmp_path):
     runs = load(tmp_path)
     rebuilt = edges_from_config(runs.manifest(), runs.agents.collect(), run_dir=tmp_path)
     assert SocialGraph.from_edges(30, rebuilt).edges.tolist() == edges.to_numpy().tolist()
+
+
+def test_overwrite_replaces_every_part_of_the_old_run(tmp_path):
+    base = ["population.size=10", "run.flush_rows=90", f"run.dir={tmp_path}", "run.progress=false"]
+    run(compose([*base, "scenario.rounds=5"]))
+    assert len(list((tmp_path / "interactions").iterdir())) == 5
+    (tmp_path / "notes.txt").write_text("mine")
+    run(compose([*base, "scenario.rounds=2", "run.overwrite=true"]))
+    assert len(list((tmp_path / "interactions").iterdir())) == 2  # no stale parts from the first run
+    assert read_table(tmp_path, "interactions")["step"].max() == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine"  # only run files are removed

@@ -17,7 +17,9 @@ def test_manifest_totals_match_the_recorded_rows(tmp_path, fake_openai):
         tmp_path / "run",
     )  # fmt: skip
     rows = read_table(run_dir, "interactions")
-    totals = json.loads((run_dir / "manifest.json").read_text())["totals"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    totals = manifest["totals"]
+    assert manifest["server_versions"] == {fake_openai.base_url: None}  # no GET /version on the fake
     assert totals["decisions"] == dict(rows.group_by("policy").len().iter_rows())
     llm = rows.filter(pl.col("policy") == "llm")
     assert set(llm["backend"]) == {"vllm"} and set(rows.filter(pl.col("policy") != "llm")["backend"]) == {"scripted"}
