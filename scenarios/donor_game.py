@@ -26,7 +26,7 @@ Generations and rounds are numbered from 1 in the tables; there is one game per 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -140,7 +140,6 @@ class DonorWorld:
     names: tuple[str, ...]  # population.policy_names
     targets: np.ndarray  # codes of the scripted strategies the run started with (mutation targets)
     graph: SocialGraph | None = None  # None: complete graph (pairing by schedule)
-    history: list[float] = field(default_factory=list)  # mean final resources per generation
 
 
 class DonorGame:
@@ -364,7 +363,7 @@ class DonorGame:
         world.phase += 1
         if t == self.config.rounds - 1:
             tables["strategies"] = self._end_generation(world, rng)
-            summary["survivors_mean"] = world.history[-1]
+            summary["mean_final_resources"] = float(tables["strategies"]["final_resources"].mean())
         return StepResult(world=world, tables=tables, summary=summary)
 
     def _play(
@@ -446,7 +445,6 @@ class DonorGame:
                 "strategy_fallback": fallback,
             }
         )
-        world.history.append(float(final.mean()))
         # survivors keep their strategies (best first in the advice new LLM agents read)
         order = np.flatnonzero(survived)[np.argsort(-final[survived], kind="stable")]
         world.advice = tuple(

@@ -417,7 +417,11 @@ class ValueDiffusion:
         return Meetings(speaker, listener, dim, heard, np.full(len(speaker), None, dtype=object))
 
     def _context(self) -> dict[str, object]:
-        return {"dimensions": list(self.config.dimensions), "answer": self.config.llm_answer}
+        return {
+            "dimensions": list(self.config.dimensions),
+            "answer": self.config.llm_answer,
+            "likert_points": LIKERT_POINTS,
+        }
 
     def _speak_batch(self, world: ValueWorld) -> DecisionBatch:
         m = world.meetings

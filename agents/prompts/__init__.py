@@ -41,6 +41,20 @@ def renderer_for(spec_name: str) -> Renderer:
         raise KeyError(f"no prompt renderer for decisions of kind {spec_name!r}") from None
 
 
+def persona_text(p: Persona) -> str:
+    """Who the player is, in a few sentences (the persona fields in words)."""
+    leaning = p.political_leaning.replace("_", "-")
+    traits = ", ".join(f"{k} {v:.2f}" for k, v in p.big_five.model_dump().items())
+    values = sorted(p.values.model_dump().items(), key=lambda kv: -kv[1])[:3]
+    top = ", ".join(k.replace("_", "-") for k, _ in values)
+    text = (
+        f"You are {p.name}, a {p.age}-year-old {p.gender} {p.occupation} from {p.country} "
+        f"(education: {p.education}; politics: {leaning}). "
+        f"Your personality on a 0-1 scale: {traits}. The values that matter most to you: {top}."
+    )
+    return f"{text} {p.backstory}".strip()
+
+
 def quote(speaker: str, text: str) -> str:
     """Fence another agent's words as quoted speech: a labelled block the model is told not to obey.
 

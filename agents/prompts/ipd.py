@@ -12,7 +12,7 @@ from typing import Any
 
 from agents.decisions import ActionSpec
 from agents.persona import Persona
-from agents.prompts import Message, register
+from agents.prompts import Message, persona_text, register
 
 LABELS = ("J", "F")
 _MASK64 = (1 << 64) - 1
@@ -38,20 +38,6 @@ def rules_text(payoffs: list, side: int, rounds: int) -> str:
                 f"{_points(their_pts)} points."
             )
     return "\n".join(lines)
-
-
-def persona_text(p: Persona) -> str:
-    """Who the player is, in a few sentences (the persona fields in words)."""
-    leaning = p.political_leaning.replace("_", "-")
-    traits = ", ".join(f"{k} {v:.2f}" for k, v in p.big_five.model_dump().items())
-    values = sorted(p.values.model_dump().items(), key=lambda kv: -kv[1])[:3]
-    top = ", ".join(k.replace("_", "-") for k, _ in values)
-    text = (
-        f"You are {p.name}, a {p.age}-year-old {p.gender} {p.occupation} from {p.country} "
-        f"(education: {p.education}; politics: {leaning}). "
-        f"Your personality on a 0-1 scale: {traits}. The values that matter most to you: {top}."
-    )
-    return f"{text} {p.backstory}".strip()
 
 
 def history_lines(own: Any, opp: Any, payoffs: list, side: int) -> list[str]:

@@ -12,8 +12,7 @@ from typing import Any
 
 from agents.decisions import ActionSpec
 from agents.persona import Persona
-from agents.prompts import Message, quote, register
-from agents.prompts.ipd import persona_text
+from agents.prompts import Message, persona_text, quote, register
 
 # Short definitions after Schwartz (1992, 2012), so the model and the reader mean the same thing.
 VALUE_DEFINITIONS = {
@@ -46,10 +45,12 @@ def topic_text(name: str) -> str:
     return f"The value under discussion is {label} ({definition})." if definition else f"The topic is {label}."
 
 
-def position_text(position: float, answer: str) -> str:
-    if answer == "likert":
-        point = round(float(position) * 6) + 1
-        return f"Your current position is {point} on a scale from 1 (not important at all) to 7 (extremely)."
+def position_text(position: float, context: dict[str, Any]) -> str:
+    """The listener's own position in the answer's terms (the scenario's Likert points, or [0, 1])."""
+    if context["answer"] == "likert":
+        points = int(context["likert_points"])
+        point = round(float(position) * (points - 1)) + 1
+        return f"Your current position is {point} on a scale from 1 (not important at all) to {points} (extremely)."
     return f"Your current position is {float(position):.2f} on a scale from 0 to 1."
 
 
@@ -64,7 +65,7 @@ def render_value_argument(
     name = context["dimensions"][int(obs["dimension"])]
     limit = spec.fields[0].max_chars if spec.fields[0].kind == "text" else 240
     user = (
-        f"{topic_text(name)} {position_text(obs['position'], context['answer'])}\n"
+        f"{topic_text(name)} {position_text(obs['position'], context)}\n"
         f"You are talking with {obs['partner_name']}. In at most {limit} characters, give them one short "
         f"argument for how important {value_label(name)} is, true to your position. "
         'Reply in JSON as {"argument": "..."}.'
@@ -79,11 +80,13 @@ def render_value_update(
     name = context["dimensions"][int(obs["dimension"])]
     argument = str(obs.get("argument") or "").strip() or "(they said nothing)"
     if context["answer"] == "likert":
-        ask = "Answer with one number from 1 (not important at all) to 7 (extremely important)."
+        ask = (
+            f"Answer with one number from 1 (not important at all) to {context['likert_points']} (extremely important)."
+        )
     else:
         ask = 'Reply in JSON as {"position": x} with x between 0 and 1.'
     user = (
-        f"{topic_text(name)} {position_text(obs['position'], context['answer'])}\n"
+        f"{topic_text(name)} {position_text(obs['position'], context)}\n"
         f"{quote(str(obs['partner_name']), argument)}\n"
         f"Having heard this, how important is {value_label(name)} to you now? {ask}"
     )

@@ -12,18 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.decisions import DecisionBatch
+from agents.decisions import DecisionBatch, Decisions
 
 
 def _answer(batch: DecisionBatch, amount: np.ndarray) -> dict[str, np.ndarray]:
-    """Values for every field of the donation spec (text empty, choice 'donate' when present)."""
-    n = len(batch)
-    values: dict[str, np.ndarray] = {}
-    for f in batch.spec.fields:
-        if f.kind == "text":
-            values[f.name] = np.full(n, "", dtype=object)
-        elif f.kind == "choice":
-            values[f.name] = np.zeros(n, np.int16)
+    """Values for every field of the donation spec: blank text, choice 0 ('donate') when present."""
+    values = Decisions.empty(batch.spec, len(batch)).values
     values["amount"] = amount.astype(np.float64)
     return values
 

@@ -250,5 +250,6 @@ def test_listener_prompt_fences_the_argument_and_hides_the_speakers_number():
     assert "tradition (respect for" in text and "0.25" in text and "0.875" not in text
     assert "Ada 3 said the following (quoted speech" in text
     assert text.count("<<<") == 1 and text.count(">>>") == 1  # the argument cannot close its own fence
-    likert = renderer_for("value_update")(persona, obs, {**context, "answer": "likert"}, spec, 1)[1]["content"]
-    assert "Your current position is 3 on a scale from 1" in likert  # 0.25 -> point 3 of 7
+    likert_context = {**context, "answer": "likert", "likert_points": 7}
+    likert = renderer_for("value_update")(persona, obs, likert_context, spec, 1)[1]["content"]
+    assert "Your current position is 3 on a scale from 1 (not important at all) to 7" in likert  # 0.25 -> 3 of 7
