@@ -68,7 +68,7 @@ def final_round(states: Frame, round_col: str = "round") -> pl.LazyFrame:
 
 def reputation_columns(states: Frame) -> list[str]:
     """The binary standing columns the donor game records, one per assessment norm (good_<norm>)."""
-    return [c for c in columns(states) if c.startswith("good_") or c == "reputation"]
+    return [c for c in columns(states) if c.startswith("good_")]
 
 
 def reputation_dynamics(

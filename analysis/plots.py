@@ -265,8 +265,6 @@ def edges_from_config(
     if run_dir is not None and (Path(run_dir) / "graph.parquet").is_file():
         return pl.read_parquet(Path(run_dir) / "graph.parquet").select("source", "target").to_numpy()
     if graph.get("kind") == "complete":
-        if n > max_complete:
-            return None
         u, v = np.triu_indices(n, k=1)
         return np.stack([u, v], axis=1)
     if graph.get("kind") == "edgelist" and graph.get("path") and Path(graph["path"]).is_file():

@@ -36,8 +36,6 @@ class EndpointPool:
     """Least-in-flight balancing over endpoints, each capped at `max_concurrency` requests."""
 
     def __init__(self, config: BackendConfig) -> None:
-        if not config.urls:
-            raise BackendError("backend.base_url is not set (or use backend.launch=true)")
         key = api_key(config)
         # httpx logs every request at INFO: thousands of lines per step drown the progress output.
         for name in ("httpx", "openai"):

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sim.backends.errors import BackendError
+
 # vLLM needs xgrammar without free whitespace for JSON-schema replies: a weak (or random) model
 # otherwise emits whitespace until max_tokens. Part of the default flags of a managed server.
 STRUCTURED_OUTPUTS_FLAG = (
@@ -88,8 +90,11 @@ class BackendConfig(BaseModel):
 
     @property
     def urls(self) -> tuple[str, ...]:
-        """All endpoints, base_url first."""
-        return tuple(u for u in (self.base_url, *self.endpoints) if u)
+        """All endpoints, base_url first; a BackendError when there is none to call."""
+        urls = tuple(u for u in (self.base_url, *self.endpoints) if u)
+        if not urls:
+            raise BackendError("backend.base_url is not set (or use backend.launch=true)")
+        return urls
 
     def resolved_cache_dir(self) -> Path:
         return Path(self.cache_dir).expanduser() if self.cache_dir else socsim_cache_root() / "responses"

@@ -53,8 +53,6 @@ def served_models(base_url: str, key: str, timeout: float = 5.0) -> list[str]:
 def preflight(config: BackendConfig) -> None:
     """Fail in one line, before step 0, when an endpoint is unreachable or does not serve the model."""
     key = api_key(config)
-    if not config.urls:
-        raise BackendError("backend.base_url is not set (or use backend.launch=true)")
     for url in config.urls:
         try:
             models = served_models(url, key)
