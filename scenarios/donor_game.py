@@ -288,18 +288,21 @@ class DonorGame:
             obs["strategy"][i] = world.strategy[donors[i]]
             if observed[i]:
                 obs["trace"][i] = self._trace_text(world, int(recipients[i]), t)
-        context = {
-            "generation": world.generation,
-            "round": t + 1,
+        context = {"generation": world.generation, "round": t + 1, **self._rules_context()}
+        batch = DecisionBatch(spec=self.donation, agent_ids=donors, obs=obs, context=context)
+        batch.policies = world.codes[donors].copy()
+        return [batch]
+
+    def _rules_context(self) -> dict[str, object]:
+        """The game's rules as the prompts state them (the same for donations and strategy writing)."""
+        cfg = self.config
+        return {
             "multiplier": cfg.multiplier,
             "punishment": cfg.punishment,
             "punishment_multiplier": cfg.punishment_multiplier,
             "initial_resources": cfg.initial_resources,
             "trace_depth": cfg.trace_depth,
         }
-        batch = DecisionBatch(spec=self.donation, agent_ids=donors, obs=obs, context=context)
-        batch.policies = world.codes[donors].copy()
-        return [batch]
 
     def _plan_strategies(self, world: DonorWorld) -> list[DecisionBatch]:
         writers = np.flatnonzero(world.needs_strategy)
@@ -313,11 +316,7 @@ class DonorGame:
             context={
                 "generation": world.generation,
                 "advice": world.advice,
-                "multiplier": cfg.multiplier,
-                "punishment": cfg.punishment,
-                "punishment_multiplier": cfg.punishment_multiplier,
-                "initial_resources": cfg.initial_resources,
-                "trace_depth": cfg.trace_depth,
+                **self._rules_context(),
                 "fraction": cfg.fraction,
                 "survivor_fraction": cfg.survivor_fraction,
             },
@@ -482,9 +481,10 @@ class DonorGame:
     @staticmethod
     def _parents_column(world: DonorWorld) -> pl.Series:
         """Scripted agents: [the survivor they copied]; LLM agents: the survivors whose advice they read."""
-        frame = pl.DataFrame({"b": world.parent_born.astype(np.int64), "s": world.parent_slot})
-        name = pl.when(pl.col("s") >= 0).then(pl.concat_str([pl.col("b"), pl.lit("_"), pl.col("s")]))
-        column = frame.select(pl.concat_list(name).list.drop_nulls().alias("parents")).to_series()
+        frame = pl.DataFrame({"name": _names(world.parent_born, world.parent_slot), "has": world.parent_slot >= 0})
+        column = frame.select(
+            pl.concat_list(pl.when("has").then("name")).list.drop_nulls().alias("parents")
+        ).to_series()
         if not world.llm.any():
             return column
         rows = column.to_list()
