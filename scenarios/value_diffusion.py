@@ -34,7 +34,7 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from agents.decisions import ActionSpec, ChoiceField, DecisionBatch, Decisions, NumberField, TextField
 from agents.persona import BIG_FIVE, SCHWARTZ_VALUES
@@ -92,6 +92,14 @@ class ValueDiffusionConfig(ScenarioConfig):
         if value is not None and value not in TRAIT_COLUMNS:
             raise ValueError(f"{value!r} is not a persona trait; use one of {list(TRAIT_COLUMNS)}")
         return value
+
+    @model_validator(mode="after")
+    def _whole_meetings(self) -> ValueDiffusionConfig:
+        # An LLM meeting is a speak step then a listen step: an odd limit would pay for arguments
+        # nobody hears.
+        if self.model == "llm" and self.max_steps is not None and self.max_steps % 2:
+            raise ValueError(f"max_steps must be even with model=llm (a meeting takes two steps), got {self.max_steps}")
+        return self
 
     @field_validator("epsilon_trait_range")
     @classmethod

@@ -38,7 +38,7 @@ class ScenarioContract:
     other_seed: ClassVar[int] = 8
     stochastic: ClassVar[bool] = True
     tables: ClassVar[tuple[str, ...]] = ("interactions",)
-    # (override, text the one-line error must contain)
+    # (override(s), space-separated; text the one-line error must contain)
     invalid: ClassVar[list[tuple[str, str]]] = []
 
     @pytest.fixture(scope="class")
@@ -97,7 +97,7 @@ class ScenarioContract:
     def test_invalid_values_are_one_line_errors(self, tmp_path):
         for override, expected in self.invalid:
             with pytest.raises(ConfigError) as info:
-                run(compose([*self.overrides, override, f"run.dir={tmp_path / 'x'}"]))
+                run(compose([*self.overrides, *override.split(), f"run.dir={tmp_path / 'x'}"]))
             message = str(info.value)
             assert expected in message and "\n" not in message, message
             assert not (tmp_path / "x").exists()

@@ -33,6 +33,7 @@ class TestValueDiffusionContract(ScenarioContract):
         ("scenario.dimensions=[kindness]", "'kindness' is not a Schwartz value"),
         ("scenario.epsilon_trait=age", "epsilon_trait"),
         ("scenario.record_every=0", "scenario.record_every"),
+        ("scenario.model=llm scenario.max_steps=5", "max_steps must be even with model=llm"),
     ]
 
 
