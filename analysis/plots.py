@@ -120,12 +120,15 @@ def plot_donations(interactions: Frame) -> Figure:
 
 
 def plot_strategy_shares(frame: Frame, x: str = "generation", column: str = "policy") -> Figure:
-    """Stacked shares of each strategy per generation (mean over runs)."""
+    """Stacked shares of each strategy per generation: the mean over the runs that reached that
+    generation (a shorter, failed run does not thin out the later generations)."""
     shares = strategy_shares(frame, by=x, column=column)
-    n_runs = shares["run_id"].n_unique()
+    runs_at = shares.group_by(x).agg(pl.col("run_id").n_unique().alias("runs"))
     table = (
         shares.group_by([x, column])
-        .agg((pl.col("share").sum() / n_runs).alias("share"))
+        .agg(pl.col("share").sum())
+        .join(runs_at, on=x)
+        .with_columns(pl.col("share") / pl.col("runs"))
         .pivot(on=column, index=x, values="share")
         .fill_null(0.0)
         .sort(x)

@@ -121,3 +121,18 @@ def test_edges_from_edgelist_file_and_unknown_kind(tmp_path: Path) -> None:
     manifest = {"config": {"graph": {"kind": "edgelist", "path": str(path)}}}
     assert edges_from_config(manifest, agents).tolist() == [[0, 1], [1, 2]]
     assert edges_from_config({"config": {"graph": {"kind": "watts_strogatz"}}}, agents) is None
+
+
+def test_strategy_shares_average_over_the_runs_that_reached_each_generation() -> None:
+    """A run that stopped after generation 1 must not thin out generation 2's stack."""
+    frame = pl.DataFrame(
+        {
+            "run_id": ["a", "a", "a", "a", "b", "b"],
+            "generation": [1, 1, 2, 2, 1, 1],
+            "policy": ["x", "y", "x", "x", "y", "y"],
+        }
+    )
+    fig = plot_strategy_shares(frame)
+    top = fig.axes[0].collections[-1].get_paths()[0].vertices
+    heights = {round(float(gx)): float(gy) for gx, gy in top if gy > 0}
+    assert heights == {1: pytest.approx(1.0), 2: pytest.approx(1.0)}  # each generation's shares sum to 1
