@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from analysis.errors import AnalysisError
+from analysis.frames import require
 
 DEFAULT_RESAMPLES = 2000
 
@@ -60,9 +61,7 @@ def over_seeds(
     """
     df = per_run.collect() if isinstance(per_run, pl.LazyFrame) else per_run
     by = list(by)
-    missing = [c for c in ["run_id", value, *by] if c not in df.columns]
-    if missing:
-        raise AnalysisError(f"over_seeds: missing column(s) {', '.join(missing)}")
+    require(df, ["run_id", value, *by], "over_seeds")
     if df.select(["run_id", *by]).is_duplicated().any():
         raise AnalysisError(f"over_seeds: several rows per run for {['run_id', *by]}; aggregate per run first")
     groups = df.group_by(by, maintain_order=True) if by else [((), df)]
@@ -92,9 +91,7 @@ def hold_last(per_run: pl.DataFrame, x: str = "step", by: Sequence[str] = ()) ->
     average the slow runs. Only use it for states (positions, counts), not for per-step events.
     """
     keys = ["run_id", *by]
-    missing = [c for c in [*keys, x] if c not in per_run.columns]
-    if missing:
-        raise AnalysisError(f"hold_last: missing column(s) {', '.join(missing)}")
+    require(per_run, [*keys, x], "hold_last")
     grid = per_run.select(pl.col(x).unique().alias("_x"))
     last = per_run.filter(pl.col(x) == pl.col(x).max().over(keys))
     tail = (
