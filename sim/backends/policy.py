@@ -59,8 +59,9 @@ class LLMPolicy:
     """Answers decisions with an OpenAI-compatible model. One instance per process (shard).
 
     Use `await adecide(batch)` from async code, or `decide(batch)` from sync code (a private event
-    loop); finish with `aclose()` / `close()`. `totals()` gives calls, tokens, cache hits and
-    fallbacks by reason for the manifest."""
+    loop); finish with `aclose()` / `close()`. `totals()` gives what only the policy sees: HTTP
+    requests (retries included), cache hits and the tokens they cost. Per-decision facts (fallbacks,
+    tokens per answer) are in the returned Decisions, and the engine totals those from the rows."""
 
     def __init__(self, config: BackendConfig, population: Population, offset: int = 0) -> None:
         if config.kind == "none":
@@ -110,9 +111,6 @@ class LLMPolicy:
             out.completion_tokens[i] = answer.completion_tokens
             out.cached[i] = answer.cached
             out.fallback[i] = answer.fallback
-            self._totals["decisions"] += 1
-            if answer.fallback:
-                self._totals[f"fallback_{answer.fallback}"] += 1
         return out
 
     def decide(self, batch: DecisionBatch) -> Decisions:
@@ -139,7 +137,7 @@ class LLMPolicy:
             asyncio.run(self.aclose())
 
     def totals(self) -> dict[str, int]:
-        """decisions, calls (HTTP requests), cache_hits, prompt/completion tokens, fallback_<reason>."""
+        """calls (HTTP requests), cache_hits, prompt/completion tokens of the calls."""
         return dict(self._totals)
 
     # ---- one decision -----------------------------------------------------------------------
