@@ -195,10 +195,6 @@ class Population:
             pl.all(),
         )
 
-    def slice(self, lo: int, hi: int) -> Population:
-        """Agents lo..hi-1 (a shard's share); ids stay global through `offset` in the caller."""
-        return Population(self.personas.slice(lo, hi - lo), self.policy_names, self.policy_codes[lo:hi])
-
 
 def allocate_mix(mix: dict[str, float], size: int) -> dict[str, int]:
     """Turn {policy: count or fraction} into exact counts summing to `size`.

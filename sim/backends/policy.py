@@ -63,12 +63,11 @@ class LLMPolicy:
     requests (retries included), cache hits and the tokens they cost. Per-decision facts (fallbacks,
     tokens per answer) are in the returned Decisions, and the engine totals those from the rows."""
 
-    def __init__(self, config: BackendConfig, population: Population, offset: int = 0) -> None:
+    def __init__(self, config: BackendConfig, population: Population) -> None:
         if config.kind == "none":
             raise BackendError("population has llm agents but backend is none; choose backend=vllm or openai")
         self.config = config
         self.population = population
-        self.offset = offset  # global id of population row 0 (when given a shard's slice)
         self._personas: dict[int, Persona] = {}
         self._cache = ResponseCache(config.resolved_cache_dir()) if config.cache else None
         self._pool: EndpointPool | None = None
@@ -144,7 +143,7 @@ class LLMPolicy:
     def _persona(self, agent_id: int) -> Persona:
         persona = self._personas.get(agent_id)
         if persona is None:
-            persona = self._personas[agent_id] = self.population.persona(agent_id - self.offset)
+            persona = self._personas[agent_id] = self.population.persona(agent_id)
         return persona
 
     def request(self, spec: ActionSpec, messages: Messages, seed: int, bounds: Bounds) -> dict[str, Any]:
