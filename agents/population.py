@@ -184,9 +184,6 @@ class Population:
     def persona(self, agent_id: int) -> Persona:
         return Persona.from_flat(self.personas.row(agent_id, named=True))
 
-    def policy_of(self, agent_id: int) -> str:
-        return self.policy_names[self.policy_codes[agent_id]]
-
     def agents_table(self) -> pl.DataFrame:
         """agents.parquet: agent_id, policy, then the persona columns."""
         return self.personas.select(
