@@ -239,8 +239,7 @@ class ValueDiffusion:
         return None
 
     def default_mix(self) -> dict[str, float]:
-        # Everyone: fractions are normalised, and a lone 1.0 would read as a count of one agent.
-        return {"llm": 0.5} if self.config.model == "llm" else {BOUNDED_CONFIDENCE: 0.5}
+        return {"llm": 1.0} if self.config.model == "llm" else {BOUNDED_CONFIDENCE: 1.0}  # everyone
 
     def table_schemas(self) -> dict[str, dict[str, pl.DataType]]:
         return {
