@@ -23,11 +23,10 @@ def serving(config: BackendConfig) -> Iterator[BackendConfig]:
     kind none: nothing to do. mode replay: answers come from the cache, no server is needed.
     launch=true: start a vLLM server and stop it on every exit path (normal, exception, Ctrl-C).
     Otherwise check before step 0 that the endpoints answer and serve `model`."""
-    from sim.backends.server import managed_server, preflight
-
     if config.kind == "none" or config.mode == "replay":
         yield config
         return
+    from sim.backends.server import managed_server, preflight  # imports openai: only when a server is used
     if config.launch:
         with managed_server(config) as base_url:
             resolved = config.model_copy(update={"base_url": base_url})
