@@ -138,6 +138,12 @@ class RunSet:
     def __len__(self) -> int:
         return len(self.runs_by_id)
 
+    def metric(self, name: str) -> pl.DataFrame:
+        """A metric the runs' scenario registers (see `analysis.metrics`), one row per run (and x, hue)."""
+        from analysis.metrics import metric
+
+        return metric(self, name)
+
     def __iter__(self) -> Iterator[Run]:
         return iter(self.runs_by_id[r] for r in self.run_ids)
 

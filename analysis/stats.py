@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from analysis.errors import AnalysisError
-from analysis.frames import require
+from scenarios.tables import hold_last, require
 
 DEFAULT_RESAMPLES = 2000
 
@@ -82,22 +82,4 @@ def over_seeds(
     out = pl.DataFrame(rows, schema=schema)
     return out.sort(by) if by else out
 
-
-def hold_last(per_run: pl.DataFrame, x: str = "step", by: Sequence[str] = ()) -> pl.DataFrame:
-    """Extend each run that stopped early to the last `x` any run reached, holding its final row.
-
-    Rule-driven dynamics stop once nothing can change any more, so a converged run's state after its
-    last step is its last recorded state; without this, a mean over seeds at late steps would only
-    average the slow runs. Only use it for states (positions, counts), not for per-step events.
-    """
-    keys = ["run_id", *by]
-    require(per_run, [*keys, x], "hold_last")
-    grid = per_run.select(pl.col(x).unique().alias("_x"))
-    last = per_run.filter(pl.col(x) == pl.col(x).max().over(keys))
-    tail = (
-        last.join(grid, how="cross")
-        .filter(pl.col("_x") > pl.col(x))
-        .with_columns(pl.col("_x").cast(per_run.schema[x]).alias(x))
-        .drop("_x")
-    )
-    return pl.concat([per_run, tail.select(per_run.columns)]).sort([*keys, x])
+__all__ = ["bootstrap_ci", "hold_last", "over_seeds"]

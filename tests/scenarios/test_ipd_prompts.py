@@ -7,25 +7,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents.persona import Persona
 from agents.population import SamplerConfig, sample_personas
-from agents.prompts import renderer_for
-from scenarios.ipd import MOVE_SPEC, IPDConfig
+from agents.prompts import Prompter
+from scenarios.ipd import IPDConfig, IteratedGame
 
 PD = IPDConfig(game="pd").payoff_table().tolist()
 BOS = IPDConfig(game="bos").payoff_table().tolist()
 
 
+PERSONAS = sample_personas(SamplerConfig(), 3, np.random.default_rng(1))
+GAME = IteratedGame(IPDConfig())
+PROMPTER = Prompter(GAME, GAME.templates(), PERSONAS)
+
+
 @pytest.fixture(scope="module")
-def personas() -> list[Persona]:
-    frame = sample_personas(SamplerConfig(), 3, np.random.default_rng(1))
-    return [Persona.from_flat(row) for row in frame.to_dicts()]
+def personas() -> list[int]:
+    return [0, 1, 2]  # agent ids into PERSONAS
 
 
-def render(persona, own, opp, side=0, game="pd", seed=5, rounds=10):
+def render(agent, own, opp, side=0, game="pd", seed=5, rounds=10):
     obs = {"own": np.array(own, np.int8), "opp": np.array(opp, np.int8), "side": np.int8(side)}
     context = {"round": len(own), "rounds": rounds, "game": game, "payoffs": PD if game == "pd" else BOS}
-    return renderer_for("ipd_move")(persona, obs, context, MOVE_SPEC, seed)
+    return PROMPTER.messages("ipd_move", agent, obs, context, seed)
 
 
 def test_history_lines_carry_moves_and_points_in_order(personas):
@@ -67,8 +70,8 @@ def test_static_text_first_rules_then_persona(personas):
     rules = systems[0].split("\n\n")[0]
     assert rules.startswith("You are playing a game repeatedly with another player.")
     assert all(s.startswith(rules + "\n\n") for s in systems)  # shared prefix across agents
-    for persona, system in zip(personas, systems, strict=True):
-        assert persona.name in system.split("\n\n", 1)[1]
+    for agent, system in zip(personas, systems, strict=True):
+        assert PERSONAS["name"][agent] in system.split("\n\n", 1)[1]
     assert render(personas[0], [0, 0], [0, 1])[0] == render(personas[0], [0], [1])[0]  # history not in system
 
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from agents.decisions import DecisionBatch
-from agents.strategies.ipd import STRATEGIES, IPDStrategy
-from scenarios.ipd import MOVE_SPEC
+from scenarios.ipd import MOVE_SPEC, STRATEGIES, IPDStrategy
 
 
 def play(a: str, b: str, rounds: int = 10, seed: int = 0) -> tuple[str, str]:

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from agents.decisions import DecisionBatch
-from agents.strategies.donor import donor_strategies
-from scenarios.donor_game import DonorGameConfig, donation_spec
+from scenarios.donor_game import DonorGameConfig, donation_spec, donor_strategies
 from scenarios.donor_rules import NORMS
 
 STRATEGIES = donor_strategies(0.4)

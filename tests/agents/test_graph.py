@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scenarios.base import SocialGraph
-from sim.graph import (
+from agents.graph import (
     BarabasiAlbert,
     Complete,
     EdgeList,
     EdgeListError,
     ErdosRenyi,
+    SocialGraph,
     StochasticBlock,
     WattsStrogatz,
     build_graph,

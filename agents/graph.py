@@ -1,8 +1,10 @@
-"""Social graph builders (networkx, seeded) and the edge-list loader, all returning a CSR SocialGraph."""
+"""The social graph agents live on: its compact CSR form (SocialGraph), the `graph` config group's kinds,
+the seeded networkx builders and the edge-list loader. Scenarios read a SocialGraph; the engine builds it."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -10,7 +12,74 @@ import networkx as nx
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scenarios.base import SocialGraph
+
+@dataclass(frozen=True)
+class SocialGraph:
+    """Undirected graph in CSR form: the neighbours of i are indices[indptr[i]:indptr[i+1]].
+
+    `edges` lists each undirected edge once as (u, v) with u < v, sorted; node i is agent i.
+    A complete graph is implicit (`complete=True`, no arrays): everyone is everyone's neighbour, and
+    what needs a pairing or a neighbour mean works from that fact instead of n²/2 stored edges.
+    """
+
+    n: int
+    indptr: np.ndarray
+    indices: np.ndarray
+    edges: np.ndarray
+    complete: bool = False
+
+    @classmethod
+    def from_edges(cls, n: int, edges: np.ndarray) -> SocialGraph:
+        edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+        if len(edges):
+            if edges.min() < 0 or edges.max() >= n:
+                raise ValueError(f"edge endpoint outside 0..{n - 1}")
+            if (edges[:, 0] == edges[:, 1]).any():
+                raise ValueError("self-loop in edge list")
+        lo, hi = np.minimum(edges[:, 0], edges[:, 1]), np.maximum(edges[:, 0], edges[:, 1])
+        und = np.unique(np.stack([lo, hi], axis=1), axis=0) if len(edges) else edges
+        src = np.concatenate([und[:, 0], und[:, 1]])
+        dst = np.concatenate([und[:, 1], und[:, 0]])
+        order = np.lexsort((dst, src))
+        src, dst = src[order], dst[order]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+        return cls(n=n, indptr=indptr, indices=dst.astype(np.int64), edges=und)
+
+    @classmethod
+    def complete_graph(cls, n: int) -> SocialGraph:
+        """Everyone linked to everyone, without storing a single edge."""
+        empty = np.zeros(0, np.int64)
+        return cls(n=n, indptr=np.zeros(n + 1, np.int64), indices=empty, edges=empty.reshape(0, 2), complete=True)
+
+    @property
+    def is_complete(self) -> bool:
+        return self.complete or (self.n > 1 and len(self.edges) == self.n * (self.n - 1) // 2)
+
+    @property
+    def n_edges(self) -> int:
+        return self.n * (self.n - 1) // 2 if self.complete else len(self.edges)
+
+    @property
+    def degree(self) -> np.ndarray:
+        return np.full(self.n, self.n - 1, np.int64) if self.complete else np.diff(self.indptr)
+
+    def edge_list(self) -> np.ndarray:
+        """Every undirected edge (u < v), materialised: only for what needs each pair (a round robin)."""
+        return complete_edges(self.n) if self.complete else self.edges
+
+    def directed(self) -> tuple[np.ndarray, np.ndarray]:
+        """(listener, speaker) for every directed edge, listeners in order, each one's neighbours sorted."""
+        if not self.complete:
+            return np.repeat(np.arange(self.n), self.degree), self.indices
+        listener = np.repeat(np.arange(self.n), self.n - 1)
+        others = np.tile(np.arange(self.n - 1), self.n)
+        return listener, others + (others >= listener)
+
+    def neighbours(self, i: int) -> np.ndarray:
+        if self.complete:
+            return np.delete(np.arange(self.n), i)
+        return self.indices[self.indptr[i] : self.indptr[i + 1]]
 
 
 class EdgeListError(ValueError):
@@ -83,7 +152,7 @@ def build_graph(config: GraphConfig, n: int, seed: int, persona_ids: list[str] |
     """The run's graph over agents 0..n-1. `seed` is an integer derived from the root seed."""
     match config:
         case Complete():
-            return SocialGraph.from_edges(n, complete_edges(n))
+            return SocialGraph.complete_graph(n)
         case ErdosRenyi(p=p):
             return _from_networkx(n, nx.fast_gnp_random_graph(n, p, seed=seed))
         case WattsStrogatz(k=k, p=p):
