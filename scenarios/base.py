@@ -116,7 +116,9 @@ class BaseScenario(Generic[ConfigT, WorldT]):
     @classmethod
     def config_file(cls) -> Path:
         """The scenario's YAML (the Hydra `scenario/<name>` defaults): beside the module, same stem."""
-        return Path(inspect.getfile(cls)).with_suffix(".yaml")
+        from scenarios.registry import yaml_beside
+
+        return yaml_beside(Path(inspect.getfile(cls)), cls.name)
 
     def specs(self) -> dict[str, ActionSpec]:
         """Every kind of decision this configuration may ask, by spec name."""
