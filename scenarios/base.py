@@ -171,6 +171,11 @@ class BaseScenario(Generic[ConfigT, WorldT]):
         the row holds no decision). Scenarios without a notion of cooperation keep this default."""
         raise AnalysisError(f"scenario {cls.name!r} has no notion of cooperation")
 
+    def world_bytes(self, n: int, edges: float) -> float:
+        """About how many bytes the world (and a step's working copies) takes for n agents and this many
+        edges, before anything is built: the pre-flight check refuses runs that cannot fit."""
+        return 64.0 * n
+
     def requirements(self, population: Population) -> list[str]:
         """Problems with this population for this scenario (e.g. a persona column it needs), one line each."""
         return []

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import platform
 import subprocess
+import sys
 import time
+from collections import Counter
 from contextlib import suppress
 from importlib import metadata
 from pathlib import Path
 
+from sim.backends.config import BackendConfig
 from sim.config import RunConfig
+from sim.dryrun import prompter_of
 from sim.executors import make_executor
-from sim.prepare import prepare
+from sim.preflight import Estimate, calibrate, estimate, first_deciding_step
+from sim.prepare import Prepared, prepare
 from sim.recorder import Recorder, check_run_dir, clear_previous_run, full_schemas
 from sim.scheduler import StepContext, run_steps
 
@@ -41,6 +46,21 @@ def git_sha() -> str | None:
         return None
 
 
+def _calibrated(
+    found: Estimate, batches: list, prepared: Prepared, backend: BackendConfig
+) -> tuple[Estimate, dict[str, int]]:
+    """The estimate with the time per model decision, measured on a few of the first step's decisions,
+    and what asking them cost (HTTP requests, tokens: the run's totals include them)."""
+    from sim.backends.policy import LLMPolicy
+
+    policy = LLMPolicy(backend, prompter_of(prepared))
+    parallel = backend.max_concurrency * max(prepared.config.run.shards, 1)
+    try:
+        return calibrate(found, batches, prepared, policy, parallel), policy.totals()
+    finally:
+        policy.close()
+
+
 def run(config: RunConfig) -> Path:
     """Run a simulation; returns the run directory. Raises ConfigError before writing on bad input."""
     from sim.backends import serving
@@ -53,7 +73,13 @@ def run(config: RunConfig) -> Path:
         dry_run(prepared)
         return run_dir
     check_run_dir(run_dir, config.run.overwrite)
+    _, first_batches = first_deciding_step(prepared)
+    found, spent = estimate(prepared, first_batches, prompter_of(prepared)), {}
     with serving(config.backend) as backend:
+        if prepared.has_llm and backend.mode == "live":
+            found, spent = _calibrated(found, first_batches, prepared, backend)
+        for line in found.lines():
+            print(f"socsim: pre-flight: {line}", file=sys.stderr)
         recorder = Recorder(run_dir, full_schemas(prepared.scenario.tables), config.run.flush_rows)
         manifest = {
             "run_id": prepared.run_id,
@@ -65,6 +91,7 @@ def run(config: RunConfig) -> Path:
             "agents": prepared.population.size,
             "edges": prepared.graph.n_edges,
         }
+        manifest["estimate"] = found.as_dict()
         if prepared.has_llm:
             manifest["prompts"] = {name: t.model_dump() for name, t in sorted(prepared.templates.items())}
         if backend.kind != "none" and backend.mode != "replay":
@@ -89,7 +116,7 @@ def run(config: RunConfig) -> Path:
                 reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
                 recorder.finish("failed", {"wall_time_s": round(time.perf_counter() - started, 3)}, error=reason)
                 raise
-            backend_counters = executor.close()
+            backend_counters = dict(Counter(executor.close()) + Counter(spent))
             recorder.manifest["outcome"] = prepared.scenario.outcome(world)
             recorder.finish(
                 "completed",

@@ -44,7 +44,9 @@ def ray_session():
 
     started = False
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, _node_ip_address="127.0.0.1")
+        # address="local": a fresh runtime of our own even when a cluster already runs on this machine
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
+                 _node_ip_address="127.0.0.1")  # fmt: skip
         started = True
     yield ray
     if started:
