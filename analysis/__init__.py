@@ -2,12 +2,13 @@
 
 `load(path)` gives stacked LazyFrames over one run or a sweep; the metric modules (`cooperation`,
 `donations`, `opinions`) return one row per run and group; `stats.over_seeds` adds Student-t intervals
-across seeds (`share_over_seeds`: Wilson intervals for yes/no outcomes); `plots` draws figures; `report`
-writes the HTML page (`socsim-report`).
+across seeds (`share_over_seeds`: Wilson intervals for yes/no outcomes); `missing` puts the share of
+fallback decisions beside a rate; `plots` draws figures; `report` writes the HTML page (`socsim-report`).
 """
 
 from analysis.errors import AnalysisError, MissingTableError
 from analysis.load import RunSet, load
+from analysis.missing import missing_share, with_missing_share, without_fallbacks
 from analysis.stats import (
     IntervalWarning,
     bootstrap_ci,
@@ -24,8 +25,11 @@ __all__ = [
     "RunSet",
     "bootstrap_ci",
     "load",
+    "missing_share",
     "over_seeds",
     "proportion_ci",
     "share_over_seeds",
     "t_ci",
+    "with_missing_share",
+    "without_fallbacks",
 ]
