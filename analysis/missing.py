@@ -67,9 +67,7 @@ def with_missing_share(
     group = keys(by)
     require(per_run, group, "with_missing_share")
     shares = missing_share(interactions, by, value=value)
-    return per_run.join(shares, on=group, how="left", nulls_equal=True).with_columns(
-        pl.col("n_decisions").fill_null(0)
-    )
+    return per_run.join(shares, on=group, how="left", nulls_equal=True).with_columns(pl.col("n_decisions").fill_null(0))
 
 
 def without_fallbacks(interactions: Frame) -> pl.LazyFrame:
