@@ -8,6 +8,7 @@ the two distributions differ at level ALPHA. ALPHA = 0.005 per comparison keeps 
 correct engine fails any of the eight comparisons below 4%; the comparisons are seeded, so a given
 engine passes or fails every time, and only a change to the engine's random streams draws again.
 `test_the_comparison_has_power` shows the same test, same sample sizes, tells epsilon 0.2 from 0.3.
+Hegselmann–Krause is deterministic given its start, so its engine runs are also replayed one by one.
 
 Clusters: on the complete graph the value-space rule (sorted opinions split at gaps > 0.01, groups of at
 least 1% of agents); on the sparse graph the topology-aware rule (connected components of the graph
@@ -79,22 +80,26 @@ def reference_counts(rule: str, graph_kind: str, eps: float) -> list[int]:
     return counts
 
 
-def final_state(run_dir: Path) -> tuple[list[float], Graph]:
-    """The last recorded opinions (by agent id) and the run's graph, from its Parquet files."""
+def recorded_states(run_dir: Path) -> tuple[list[float], list[float], Graph]:
+    """The first and the last recorded opinions (by agent id) and the run's graph, from its Parquet files."""
     states = pl.read_parquet(run_dir / "states" / "part-*.parquet")
-    last = states.filter(pl.col("step") == pl.col("step").max()).sort("agent_id")
-    assert last["agent_id"].to_list() == list(range(N))
-    edges = pl.read_parquet(run_dir / "graph.parquet")
-    return last["value"].to_list(), from_edges(N, list(edges.select("source", "target").iter_rows()))
+
+    def at(step: int) -> list[float]:
+        snapshot = states.filter(pl.col("step") == step).sort("agent_id")
+        assert snapshot["agent_id"].to_list() == list(range(N))
+        return snapshot["value"].to_list()
+
+    edges = pl.read_parquet(run_dir / "graph.parquet").select("source", "target")
+    return at(states["step"].min()), at(states["step"].max()), from_edges(N, list(edges.iter_rows()))
 
 
 @pytest.fixture(scope="module")
-def engine_counts(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str, float], list[int]]:
-    """Final cluster counts of SEEDS engine runs (seeds 0..SEEDS-1), computed once per condition."""
+def engine_runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str, float], list[Path]]:
+    """Run directories of SEEDS engine runs (seeds 0..SEEDS-1), run once per condition."""
     root = tmp_path_factory.mktemp("engine")
-    done: dict[tuple[str, str, float], list[int]] = {}
+    done: dict[tuple[str, str, float], list[Path]] = {}
 
-    def counts(rule: str, graph_kind: str, eps: float) -> list[int]:
+    def runs(rule: str, graph_kind: str, eps: float) -> list[Path]:
         key = (rule, graph_kind, eps)
         if key not in done:
             overrides = [
@@ -104,16 +109,25 @@ def engine_counts(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, st
             if rule != "hk":
                 overrides.append(f"scenario.mu={MU}")
             config = compose(overrides)  # once per condition (Hydra takes 0.1 s), then one copy per seed
-            found = []
+            done[key] = []
             for seed in range(SEEDS):
-                run_dir = root / f"{rule}-{graph_kind}-{eps}-{seed}"
-                seeded = config.model_copy(
-                    update={"seed": seed, "run": config.run.model_copy(update={"dir": str(run_dir)})}
+                run_dir = str(root / f"{rule}-{graph_kind}-{eps}-{seed}")
+                done[key].append(
+                    run(config.model_copy(update={"seed": seed, "run": config.run.model_copy(update={"dir": run_dir})}))
                 )
-                x, graph = final_state(run(seeded))
-                found.append(count_clusters(x, graph))
-            done[key] = found
         return done[key]
+
+    return runs
+
+
+@pytest.fixture(scope="module")
+def engine_counts(engine_runs: Callable[[str, str, float], list[Path]]) -> Callable[[str, str, float], list[int]]:
+    """Final cluster counts of the engine runs of a condition."""
+
+    def counts(rule: str, graph_kind: str, eps: float) -> list[int]:
+        return [
+            count_clusters(final, graph) for _, final, graph in map(recorded_states, engine_runs(rule, graph_kind, eps))
+        ]
 
     return counts
 
@@ -150,3 +164,15 @@ def test_edge_and_node_rules_agree_on_a_complete_graph() -> None:
     edge, node = reference_counts("edge", "complete", eps), reference_counts("node", "complete", eps)
     assert len(set(edge)) > 1
     assert permutation_p_value(edge, node) >= ALPHA
+
+
+@pytest.mark.parametrize("graph_kind", ["complete", "watts_strogatz"])
+def test_hk_replays_every_engine_run(graph_kind: str, engine_runs: Callable[[str, str, float], list[Path]]) -> None:
+    """Hegselmann–Krause is deterministic once the start and the graph are drawn, so beyond the
+    distributions the reference replays each engine run from its recorded first state on its recorded
+    graph, and must end where the engine ended (up to rounding: the engine sums in another order)."""
+    eps = EPSILON["hk"]
+    for run_dir in engine_runs("hk", graph_kind, eps):
+        first, final, graph = recorded_states(run_dir)
+        replayed = hegselmann_krause(first, graph, eps)
+        assert max(abs(a - b) for a, b in zip(replayed, final, strict=True)) < 1e-9, run_dir.name
