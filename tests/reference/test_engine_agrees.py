@@ -45,11 +45,14 @@ EPSILON = {"deffuant": 0.2, "hk": 0.25}
 WS_K, WS_P = 6, 0.1
 REFERENCE_ROOT = 13_008  # root of the reference's seeds, unrelated to the engine's seeds 0..SEEDS-1
 
+# Each rule's engine overrides (today's names); population.size, scenario.epsilon, seed and run.dir are added
+# per condition.
 _VALUE_DIFFUSION = ["scenario=value_diffusion", "scenario.initial=uniform", "scenario.dimensions=[opinion]"]
+_DEFFUANT = [*_VALUE_DIFFUSION, "scenario.model=deffuant", f"scenario.mu={MU}"]
 ENGINE_OVERRIDES: dict[str, list[str]] = {
-    "matching": [*_VALUE_DIFFUSION, "scenario.model=deffuant"],  # + scenario.pairing=matching once it exists
-    "edge": [*_VALUE_DIFFUSION, "scenario.model=deffuant", "scenario.pairing=edge"],
-    "node": [*_VALUE_DIFFUSION, "scenario.model=deffuant", "scenario.pairing=node"],
+    "matching": _DEFFUANT,  # + scenario.pairing=matching once it exists
+    "edge": [*_DEFFUANT, "scenario.pairing=edge"],
+    "node": [*_DEFFUANT, "scenario.pairing=node"],
     "hk": [*_VALUE_DIFFUSION, "scenario.model=hk"],
 }
 GRAPH_OVERRIDES: dict[str, list[str]] = {
@@ -106,8 +109,6 @@ def engine_runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str,
                 *ENGINE_OVERRIDES[rule], *GRAPH_OVERRIDES[graph_kind], f"population.size={N}",
                 f"scenario.epsilon={eps}", "run.progress=false", f"run.dir={root}/unused",
             ]  # fmt: skip
-            if rule != "hk":
-                overrides.append(f"scenario.mu={MU}")
             config = compose(overrides)  # once per condition (Hydra takes 0.1 s), then one copy per seed
             done[key] = []
             for seed in range(SEEDS):
