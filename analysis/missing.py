@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from analysis.errors import AnalysisError
-from analysis.frames import Frame, columns, keys, lazy, require
+from scenarios.tables import Frame, columns, keys, lazy, require
 
 FALLBACK_COLUMNS = ("fallback_reason", "fallback")
 

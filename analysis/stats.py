@@ -334,7 +334,7 @@ __all__ = [
     "over_seeds",
     "proportion_ci",
     "share_over_seeds",
-    "t_ci",
     "t_central_probability",
+    "t_ci",
     "t_quantile",
 ]

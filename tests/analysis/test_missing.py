@@ -18,6 +18,7 @@ def _decisions(fallback_name: str = "fallback") -> pl.DataFrame:
     return pl.DataFrame(
         {
             "run_id": ["a"] * 6 + ["b"] * 2,
+            "scenario": "ipd",  # as analysis.load adds it: cooperation_rate asks the scenario what cooperating is
             "round": [1, 1, 1, 1, 2, 2, 1, 1],
             "action": ["J", "F", "J", "J", "J", "J", "F", None],
             fallback_name: [None, None, "timeout", None, "invalid_json", "timeout", None, None],
