@@ -14,8 +14,9 @@ Watts–Strogatz graph, and Hegselmann–Krause 0.25 against 0.2 in 97% and agai
 and 80% (Watts–Strogatz); two blocks at the same epsilon: no rejection in 20.
 Hegselmann–Krause is deterministic given its start, so its engine runs are also replayed one by one.
 
-Cost: about 17 s of CPU for the module as it stands (46 s wall on this 2-core machine under a load
-average of 8); the `edge` and `node` engine comparisons will add about 12 s of CPU.
+Cost: about 18 s of CPU for the tests/reference package as it stands (30 to 50 s wall on this shared
+2-core machine under load averages of 7 to 8); the `edge` and `node` engine comparisons will add about
+12 s of CPU.
 
 Clusters: on the complete graph the value-space rule (sorted opinions split at gaps > 0.01, groups of at
 least 1% of agents); on the sparse graph the topology-aware rule (connected components of the graph
