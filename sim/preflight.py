@@ -104,7 +104,7 @@ def memory_parts(config: Any, scenario: Any, rows: float | None = None) -> dict[
     from sim.recorder import full_schemas
 
     population = config.population
-    if population.source:
+    if population.source and os.path.isfile(population.source):  # a missing file: the loader says so
         n = population.size or _lines(population.source)
         personas = 3.0 * os.path.getsize(population.source)
     else:
