@@ -69,8 +69,9 @@ SCENARIOS = {
 }
 GRAPHS = st.sampled_from([
     [], ["graph=erdos_renyi", "graph.p=0.5"], ["graph=erdos_renyi", "graph.p=1.5"],
-    ["graph=watts_strogatz", "graph.k=4"], ["graph=watts_strogatz", "graph.k=3"], ["graph=watts_strogatz", "graph.k=40"],
-    ["graph=barabasi_albert", "graph.m=2"], ["graph=stochastic_block", "graph.blocks=3"],
+    ["graph=watts_strogatz", "graph.k=4"], ["graph=watts_strogatz", "graph.k=3"],
+    ["graph=watts_strogatz", "graph.k=40"], ["graph=barabasi_albert", "graph.m=2"],
+    ["graph=stochastic_block", "graph.blocks=3"],
     ["graph=stochastic_block", "graph.blocks=0"],
 ])  # fmt: skip
 MIXES = st.sampled_from([
