@@ -138,7 +138,9 @@ class LLMPolicy:
             "max_tokens": spec.max_tokens,
             "seed": seed,
         }
-        if spec.is_single_choice and self.config.choice_format == "vllm_choice":
+        if spec.is_free_text:  # the papers' free completion: no structured outputs at all
+            pass
+        elif spec.is_single_choice and self.config.choice_format == "vllm_choice":
             body["extra_body"] = {"structured_outputs": {"choice": list(spec.fields[0].options)}}
         else:
             schema = spec.json_schema()
@@ -153,6 +155,8 @@ class LLMPolicy:
 
     def parse(self, spec: ActionSpec, content: str, bounds: Bounds) -> dict[str, Any]:
         """Reply text -> canonical values. Raises ActionSpecError or ValueError when it does not fit."""
+        if spec.is_free_text:
+            return spec.parse_free_text(content, bounds or None)
         if spec.is_single_choice and self.config.choice_format == "vllm_choice":
             reply: Any = {spec.fields[0].name: content.strip()}
         else:
