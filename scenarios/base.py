@@ -36,7 +36,6 @@ from agents.prompts import Prompt, PromptError, PromptTemplate, load_template
 from scenarios.tables import AnalysisError, Frame
 from scenarios.world import World
 
-
 DEFAULT_VARIANT = "default"
 
 

@@ -10,10 +10,10 @@ agent's meetings keep their drawn order (see `bounded_confidence.sequential_laye
 each listener reads its partner's argument (fenced as quoted speech; the partner's true position is
 never shown) and reports its new position. In `llm_mode=filter` a listener only meets partners
 within its ε on that dimension (others are recorded as not heard, no call made): the
-bounded-confidence rule as a filter; in `free` mode everyone is heard and the model decides. With `llm_answer=likert` the
-listener answers on a 7-point scale: a new point moves it there; its current point keeps its exact
-position (no drift from rounding). Stubborn agents never move, whatever they answer. Scripted
-agents in the mix follow the Deffuant rule (`bounded_confidence`) or never move (`stubborn`).
+bounded-confidence rule as a filter; in `free` mode everyone is heard and the model decides. With
+`llm_answer=likert` the listener answers on a 7-point scale: a new point moves it there; its current
+point keeps its exact position (no drift from rounding). Stubborn agents never move, whatever they
+answer. Scripted agents in the mix follow the Deffuant rule (`bounded_confidence`) or never move (`stubborn`).
 
 A decision the model could not give (a missing answer) keeps the listener's position.
 
