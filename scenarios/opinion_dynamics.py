@@ -364,7 +364,8 @@ OPINION_METRICS = (
            "other holding at least 1% of agents), mean over dimensions",
            lambda s: _clusters(s, "graph"), x="step", hold=True),
     Metric("value_clusters", "opinion clusters by the value-space rule (sorted positions split at gaps over 0.01; "
-           "blind to the graph), mean over dimensions", lambda s: _clusters(s, "value"), x="step", hold=True),
+           "blind to the graph), mean over dimensions",
+           lambda s: _clusters(s, "value").rename({"clusters": "value_clusters"}), x="step", hold=True),
     Metric("final_clusters", "opinion clusters in the final state (graph rule), mean over dimensions",
            lambda s: _clusters(s, "graph", final=True).drop("step").rename({"clusters": "final_clusters"}),
            plot="table"),
