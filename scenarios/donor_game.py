@@ -339,7 +339,7 @@ _EXAMPLE = (("A", 30, "B"), ("B", 0, "C"), ("C", 60, "D"))  # the worked example
 
 def trace_help(depth: int) -> str:
     """What a donor will learn about a recipient, with a worked example, after the paper's description
-    (our words): only the recipient's most recent act, then its partner's before that, and so on."""
+    (in our words): only the recipient's most recent act, then its partner's before that, and so on."""
     if depth <= 0:
         return "As a donor you will learn nothing about the recipient's earlier behaviour."
     shown = _EXAMPLE[: min(depth, 3)]
@@ -348,20 +348,25 @@ def trace_help(depth: int) -> str:
         f'"In round {now - 1 - i}, {actor} donated {pct}% of their resources to {target}."'
         for i, (actor, pct, target) in enumerate(shown)
     )
-    more = " and so on" if depth > 3 else ""
-    steps = f"{depth} step{'s' if depth > 1 else ''}"
+    if depth == 1:
+        what = "only what A did the last time A was a donor."
+    else:
+        more = ", and so on" if depth > 2 else ""
+        what = (
+            "what A did the last time A was a donor; what A's recipient then, call them B, did the last time B "
+            f"was a donor before that{more}; at most {depth} steps back. You never see more than A's most "
+            "recent action."
+        )
+    earlier = [str(k) for k in range(1, now - 1)]
     blind = (
-        f" You would not know what A did in round{'s' if now > 2 else ''} "
-        f"{' or '.join(str(k) for k in range(1, now - 1))}, only in round {now - 1}."
-        if now > 2
+        f" That is all you would know: nothing about what A did in round{'s' if len(earlier) > 1 else ''} "
+        f"{' or '.join(earlier)}, only in round {now - 1}."
+        if earlier
         else ""
     )
     return (
-        "As a donor you will get limited information about the recipient, call them A: what A did the last "
-        "time A was a donor; if A gave to someone, call them B, what B did the last time B was a donor "
-        f"before that;{more} at most {steps} back. You never see more than A's most recent action. For "
-        f"example, in round {now} you might be told: {told}{blind} In the first round there is no such "
-        "information."
+        f"As a donor you will get limited information about the recipient, call them A: {what} For example, "
+        f"in round {now} you might be told: {told}{blind} In the first round there is no such information."
     )
 
 

@@ -177,7 +177,9 @@ def test_predict_then_act_records_the_prediction(tmp_path, fake_openai):
     assert rows.filter(pl.col("policy") != "llm")["prediction"].is_null().all()
     schema = fake_openai.requests[0]["response_format"]["json_schema"]["schema"]
     assert list(schema["properties"]) == ["prediction", "move"]
-    assert "First predict which Option the other player will choose" in fake_openai.requests[0]["messages"][-1]["content"]
+    assert (
+        "First predict which Option the other player will choose" in fake_openai.requests[0]["messages"][-1]["content"]
+    )
     with FreeTextServer() as server:
         free, _ = llm_run(tmp_path / "free", server, "scenario.prompt_variant=predict", "scenario.reply=free_text")
         asked = server.requests[0]["messages"][-1]["content"]

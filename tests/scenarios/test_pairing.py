@@ -31,7 +31,8 @@ def shares(graph: SocialGraph, pairing: str, seed: int = 0) -> tuple[float, dict
     u, v = bc.random_pairs(graph, DRAWS, pairing, np.random.default_rng(seed))
     lo, hi = np.minimum(u, v), np.maximum(u, v)
     pairs, counts = np.unique(np.stack([lo, hi], axis=1), axis=0, return_counts=True)
-    return float(((u == 0) | (v == 0)).mean()), {tuple(p): c / DRAWS for p, c in zip(pairs.tolist(), counts)}
+    per_edge = {tuple(p): c / DRAWS for p, c in zip(pairs.tolist(), counts, strict=True)}
+    return float(((u == 0) | (v == 0)).mean()), per_edge
 
 
 def test_on_a_wheel_the_hub_meets_more_under_edge_and_less_per_edge_under_node():
