@@ -468,7 +468,8 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
         }
     }
     metrics = (
-        Metric("cooperation", "share of cooperative moves (J) per round, by policy; PD only",
+        Metric("cooperation", "share of cooperative moves (J) per round, by policy; PD only (missing_share: decisions "
+               "that were fallbacks)",
                cooperation_by_round, x="round", hue="policy"),
         Metric("match_score", "mean total payoff per match, by policy (the tournament ranking)",
                lambda s: tournament_ranking(s.table("interactions")).rename({"score": "match_score"}),
