@@ -421,7 +421,7 @@ def strategy_variables(obs: dict[str, Any], context: dict[str, Any]) -> dict[str
     }
 
 
-def donation_question(context: dict[str, Any], have: str) -> str:
+def donation_question(context: dict[str, Any]) -> str:
     """The question and the reply form (JSON, or the paper's "Justification: ... Answer: ...")."""
     most = f"at most {units(context['cost'])}" if context.get("donation") == "fixed" else "at most what you have"
     think = "Very briefly think step by step about how to apply your strategy"
@@ -463,7 +463,7 @@ def donation_variables(obs: dict[str, Any], context: dict[str, Any]) -> dict[str
     else:
         seen = f"You have no information about what {recipient} did in previous rounds."
     own = str(obs.get("strategy") or "")
-    question = donation_question(context, units(obs["resources"]))
+    question = donation_question(context)
     return {
         "rules": rules_text(context),
         "name": agent_name(obs["born"], obs["slot"]),
@@ -1010,7 +1010,8 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
             for batch, answer in zip(batches, decisions, strict=True):
                 written = answer.values["strategy"]
                 if self.writing.is_free_text:
-                    written = np.array([strategy_from_reply(str(text)) for text in written], dtype=object)
+                    kept = [strategy_from_reply(text) if isinstance(text, str) else text for text in written]
+                    written = np.array(kept, dtype=object)
                 world.strategy[batch.agent_ids] = written
                 world.strategy_fallback[batch.agent_ids] = answer.fallback
                 world.needs_strategy[batch.agent_ids] = False
