@@ -1,7 +1,7 @@
 """The donor game's protocol switches (issue 13.5): trace-reading discriminators, scripted punishers,
 the released notebook's pairing, fixed-cost donations, a continuation probability, execution and
 assessment errors, the paper's free-text replies, and the Nowak-Sigmund threshold q·b > c as a test
-(about 40 s, most of it the long games of the threshold test)."""
+(about 25 s, a third of it the long games of the threshold test)."""
 
 from __future__ import annotations
 

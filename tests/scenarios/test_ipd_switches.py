@@ -1,6 +1,6 @@
 """The IPD/BoS robustness switches (issues 13.3 and 14.4): option labels, option order, the paper's
 free-text answers, prompt variants and the persona-free condition, through prompts, records and a
-fake OpenAI-compatible server (about 20 s)."""
+fake OpenAI-compatible server (about 10 s)."""
 
 from __future__ import annotations
 

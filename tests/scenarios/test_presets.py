@@ -1,5 +1,5 @@
 """Paper presets (issue 13.7): `+preset=<paper>` sets every parameter of the paper's setup, and each
-preset's scripted oracle holds (the oracles of tests/scenarios; about 30 s, mostly the 1000-agent runs)."""
+preset's scripted oracle holds (the oracles of tests/scenarios; about 10 s, mostly the 1000-agent runs)."""
 
 from __future__ import annotations
 

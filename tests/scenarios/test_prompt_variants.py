@@ -1,6 +1,6 @@
 """Prompt variants as a general mechanism of BaseScenario (issue 14.4): a scenario declares named
 template sets, `scenario.prompt_variant` picks one, a template file still overrides it, and every
-declared variant binds its variables (under a second plus one prepare per variant)."""
+declared variant binds its variables (about 5 s)."""
 
 from __future__ import annotations
 
