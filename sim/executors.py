@@ -11,8 +11,14 @@ import asyncio
 import logging
 import math
 import os
+import re
+import socket
+import sys
+import tempfile
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import numpy as np
@@ -25,12 +31,118 @@ from sim.runner import DecisionRunner, group_by_code
 
 
 class ShardError(RuntimeError):
-    """Ray shards cannot be started (no cluster at the address, not enough resources)."""
+    """Ray shards cannot be started (no cluster at the address, refused token, not enough resources, an
+    actor that died while starting); the message is one line."""
 
 
-def _is_loopback(address: str) -> bool:
-    host = address.removeprefix("ray://").rsplit(":", 1)[0]
-    return host in ("localhost", "::1", "[::1]") or host.startswith("127.")
+_AUTH_HELP = (
+    "Ray token authentication: set RAY_AUTH_MODE=token and give the cluster's token in RAY_AUTH_TOKEN, "
+    "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token"
+)
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of `host:port` or `ray://host:port`; None for `auto` or anything else."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once when nothing listens at the address: Ray itself retries for about 20 s, logging
+    a line per attempt."""
+    target = _host_port(os.environ.get("RAY_ADDRESS", "") if address == "auto" else address)
+    if target is None:
+        return
+    try:
+        socket.create_connection(target, timeout=10).close()
+    except OSError as exc:
+        raise ShardError(f"run.ray_address={address}: no Ray cluster at {target[0]}:{target[1]} ({exc})") from None
+
+
+@contextmanager
+def _native_log_captured() -> Iterator[Callable[[], str]]:
+    """Ray's C++ client writes a warning to file descriptor 2 for every failed connection attempt (some
+    20 lines for a refused token). Hold them while joining, so that a failure is one line; on success
+    they are passed on unchanged."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        restored = False
+
+        def captured() -> str:
+            nonlocal restored
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            restored = True
+            sink.seek(0)
+            return sink.read().decode(errors="replace")
+
+        try:
+            yield captured
+        finally:
+            if not restored:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _join_error(address: str, exc: BaseException, native_log: str) -> str:
+    if "Unauthenticated" in native_log or "InvalidAuthToken" in native_log or "AuthenticationError" in repr(exc):
+        return f"run.ray_address={address}: the Ray cluster refused this client's token ({_AUTH_HELP})"
+    if isinstance(exc, ImportError) and address.startswith("ray://"):
+        return f"run.ray_address={address}: Ray Client needs its extra: pip install 'ray[client]' ({exc})"
+    lines = str(exc).strip().splitlines()
+    return f"run.ray_address={address}: cannot join the Ray cluster ({lines[0] if lines else type(exc).__name__})"
+
+
+def connect_ray(address: str | None, cpus_needed: float) -> bool:
+    """Connect this process to Ray; True when it did (and so must disconnect or shut down at the end).
+
+    With an address (`auto`, `host:port`, `ray://host:port`) it joins that cluster as Ray documents,
+    token authentication included (RAY_AUTH_MODE=token, RAY_AUTH_TOKEN...), and never passes resources:
+    a joining driver may not. Without one it starts a private local runtime (`address="local"`), even when
+    a cluster already runs on this machine or RAY_ADDRESS names one: only `run.ray_address` joins.
+    A process already connected (a Ray task launched by the Ray sweep launcher) keeps its connection."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    common = {"logging_level": logging.WARNING, "log_to_driver": True}
+    if not address:
+        cpus = max(os.cpu_count() or 1, math.ceil(cpus_needed))
+        try:
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, **common)
+        except Exception as exc:
+            raise ShardError(f"run.shards: cannot start a local Ray runtime ({_one_line(exc)})") from None
+        print(f"socsim: started a local Ray runtime with {cpus} CPUs", file=sys.stderr)
+        return True
+    _check_reachable(address)
+    with _native_log_captured() as native_log:
+        try:
+            ray.init(address=address, **common)
+        except Exception as exc:
+            raise ShardError(_join_error(address, exc, native_log())) from None
+        passed_on = native_log()
+    sys.stderr.write(passed_on)
+    cpus = ray.cluster_resources().get("CPU", 0.0)
+    gcs = ray.get_runtime_context().gcs_address
+    print(f"socsim: joined the Ray cluster at {gcs} ({cpus:g} CPUs)", file=sys.stderr)
+    return True
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _why(exc: BaseException) -> str:
+    """The line that says why an actor died: Ray's message spans many lines, the cause's comes last."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    causes = [line for line in lines if re.match(r"^[\w.]*(Error|Exception)\b", line)]
+    return causes[-1] if causes else (lines[0] if lines else type(exc).__name__)
 
 
 class Executor(Protocol):
@@ -103,21 +215,8 @@ class RayExecutor:
         import ray
 
         self.ray = ray
-        self.started_ray = False
-        if not ray.is_initialized():
-            kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": True, "include_dashboard": False}
-            if address:
-                kwargs["address"] = address
-            else:
-                kwargs["num_cpus"] = max(os.cpu_count() or 1, math.ceil(shards * shard_cpus))
-            if not address or _is_loopback(address):
-                kwargs["_node_ip_address"] = "127.0.0.1"  # a local runtime listens on loopback only
-            try:
-                ray.init(**kwargs)
-            except ConnectionError as exc:
-                raise ShardError(f"run.ray_address: cannot join the Ray cluster at {address} ({exc})") from None
-            self.started_ray = True
         self.actors: list = []
+        self.started_ray = connect_ray(address, shards * shard_cpus)
         cpus = ray.cluster_resources().get("CPU", 0.0)
         if shards * shard_cpus > cpus:
             self.close()
@@ -141,6 +240,9 @@ class RayExecutor:
                 f"Ray could not start {shards} shard actors with {shard_cpus} CPU each within {start_timeout_s:.0f} s; "
                 "lower run.shards or run.shard_cpus"
             ) from None
+        except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+            self.close()
+            raise ShardError(f"run.shards: a shard actor died while starting on the Ray cluster: {_why(exc)}") from None
 
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
         k = len(self.actors)
