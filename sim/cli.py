@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import NoReturn
 
@@ -159,6 +160,11 @@ def main() -> None:
 
     register()
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    # sim/conf/hydra/launcher/ray.yaml replaces hydra-ray-launcher's defaults on purpose; Hydra 1.3 merges it
+    # onto the plugin's schema of the same name and warns that a later Hydra will stop doing so (it need not).
+    warnings.filterwarnings(
+        "ignore", message=r"\s*'hydra/launcher/ray' is validated against ConfigStore schema", category=UserWarning
+    )
     try:
         _app()
     except Exception as exc:

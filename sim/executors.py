@@ -8,17 +8,9 @@ by index.
 from __future__ import annotations
 
 import asyncio
-import logging
-import math
-import os
-import re
-import socket
 import sys
-import tempfile
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Protocol
 
 import numpy as np
@@ -27,122 +19,10 @@ from agents.decisions import DecisionBatch, Decisions
 from agents.population import Population
 from scenarios import ScenarioConfig
 from sim.backends.config import BackendConfig
+from sim.ray_runtime import HeldStderr, ShardError, connect, one_line
 from sim.runner import DecisionRunner, group_by_code
 
-
-class ShardError(RuntimeError):
-    """Ray shards cannot be started (no cluster at the address, refused token, not enough resources, an
-    actor that died while starting); the message is one line."""
-
-
-_AUTH_HELP = (
-    "Ray token authentication: set RAY_AUTH_MODE=token and give the cluster's token in RAY_AUTH_TOKEN, "
-    "RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token"
-)
-
-
-def _host_port(address: str) -> tuple[str, int] | None:
-    """(host, port) of `host:port` or `ray://host:port`; None for `auto` or anything else."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        return None
-    return host.strip("[]"), int(port)
-
-
-def _check_reachable(address: str) -> None:
-    """Fail at once when nothing listens at the address: Ray itself retries for about 20 s, logging
-    a line per attempt."""
-    target = _host_port(os.environ.get("RAY_ADDRESS", "") if address == "auto" else address)
-    if target is None:
-        return
-    try:
-        socket.create_connection(target, timeout=10).close()
-    except OSError as exc:
-        raise ShardError(f"run.ray_address={address}: no Ray cluster at {target[0]}:{target[1]} ({exc})") from None
-
-
-@contextmanager
-def _native_log_captured() -> Iterator[Callable[[], str]]:
-    """Ray's C++ client writes a warning to file descriptor 2 for every failed connection attempt (some
-    20 lines for a refused token). Hold them while joining, so that a failure is one line; on success
-    they are passed on unchanged."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        restored = False
-
-        def captured() -> str:
-            nonlocal restored
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            restored = True
-            sink.seek(0)
-            return sink.read().decode(errors="replace")
-
-        try:
-            yield captured
-        finally:
-            if not restored:
-                sys.stderr.flush()
-                os.dup2(saved, 2)
-            os.close(saved)
-
-
-def _join_error(address: str, exc: BaseException, native_log: str) -> str:
-    if "Unauthenticated" in native_log or "InvalidAuthToken" in native_log or "AuthenticationError" in repr(exc):
-        return f"run.ray_address={address}: the Ray cluster refused this client's token ({_AUTH_HELP})"
-    if isinstance(exc, ImportError) and address.startswith("ray://"):
-        return f"run.ray_address={address}: Ray Client needs its extra: pip install 'ray[client]' ({exc})"
-    lines = str(exc).strip().splitlines()
-    return f"run.ray_address={address}: cannot join the Ray cluster ({lines[0] if lines else type(exc).__name__})"
-
-
-def connect_ray(address: str | None, cpus_needed: float) -> bool:
-    """Connect this process to Ray; True when it did (and so must disconnect or shut down at the end).
-
-    With an address (`auto`, `host:port`, `ray://host:port`) it joins that cluster as Ray documents,
-    token authentication included (RAY_AUTH_MODE=token, RAY_AUTH_TOKEN...), and never passes resources:
-    a joining driver may not. Without one it starts a private local runtime (`address="local"`), even when
-    a cluster already runs on this machine or RAY_ADDRESS names one: only `run.ray_address` joins.
-    A process already connected (a Ray task launched by the Ray sweep launcher) keeps its connection."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    common = {"logging_level": logging.WARNING, "log_to_driver": True}
-    if not address:
-        cpus = max(os.cpu_count() or 1, math.ceil(cpus_needed))
-        try:
-            ray.init(address="local", num_cpus=cpus, include_dashboard=False, **common)
-        except Exception as exc:
-            raise ShardError(f"run.shards: cannot start a local Ray runtime ({_one_line(exc)})") from None
-        print(f"socsim: started a local Ray runtime with {cpus} CPUs", file=sys.stderr)
-        return True
-    _check_reachable(address)
-    with _native_log_captured() as native_log:
-        try:
-            ray.init(address=address, **common)
-        except Exception as exc:
-            raise ShardError(_join_error(address, exc, native_log())) from None
-        passed_on = native_log()
-    sys.stderr.write(passed_on)
-    cpus = ray.cluster_resources().get("CPU", 0.0)
-    gcs = ray.get_runtime_context().gcs_address
-    print(f"socsim: joined the Ray cluster at {gcs} ({cpus:g} CPUs)", file=sys.stderr)
-    return True
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-def _why(exc: BaseException) -> str:
-    """The line that says why an actor died: Ray's message spans many lines, the cause's comes last."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    causes = [line for line in lines if re.match(r"^[\w.]*(Error|Exception)\b", line)]
-    return causes[-1] if causes else (lines[0] if lines else type(exc).__name__)
+__all__ = ["Executor", "InProcessExecutor", "RayExecutor", "ShardError", "make_executor"]
 
 
 class Executor(Protocol):
@@ -216,10 +96,31 @@ class RayExecutor:
 
         self.ray = ray
         self.actors: list = []
-        self.started_ray = connect_ray(address, shards * shard_cpus)
+        self.started_ray = False
+        with HeldStderr() as held:
+            try:
+                self.started_ray = connect(address, shards * shard_cpus, held)
+                cpus = self._start_shards(shards, shard_cpus, scenario, backend, population, start_timeout_s)
+            except ShardError:
+                self.close()  # still holding: what Ray prints about the failure goes with it
+                raise
+        own_runtime = self.started_ray and not address
+        where = "a local Ray runtime" if own_runtime else f"the Ray cluster at {ray.get_runtime_context().gcs_address}"
+        print(f"socsim: {shards} shards on {where} ({cpus:g} CPUs)", file=sys.stderr)
+
+    def _start_shards(
+        self,
+        shards: int,
+        shard_cpus: float,
+        scenario: ScenarioConfig,
+        backend: BackendConfig,
+        population: Population,
+        start_timeout_s: float,
+    ) -> float:
+        """Create the actors and wait until each is ready; returns the cluster's CPU count."""
+        ray = self.ray
         cpus = ray.cluster_resources().get("CPU", 0.0)
         if shards * shard_cpus > cpus:
-            self.close()
             raise ShardError(
                 f"run.shards={shards} x run.shard_cpus={shard_cpus} needs {shards * shard_cpus:g} CPUs "
                 f"but the Ray cluster has {cpus:g}; lower run.shards or run.shard_cpus"
@@ -235,14 +136,14 @@ class RayExecutor:
         try:
             ray.get([a.ready.remote() for a in self.actors], timeout=start_timeout_s)
         except ray.exceptions.GetTimeoutError:
-            self.close()
             raise ShardError(
                 f"Ray could not start {shards} shard actors with {shard_cpus} CPU each within {start_timeout_s:.0f} s; "
                 "lower run.shards or run.shard_cpus"
             ) from None
         except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
-            self.close()
-            raise ShardError(f"run.shards: a shard actor died while starting on the Ray cluster: {_why(exc)}") from None
+            died = "run.shards: a shard actor died while starting on the Ray cluster"
+            raise ShardError(f"{died}: {one_line(exc)}") from None
+        return cpus
 
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
         k = len(self.actors)

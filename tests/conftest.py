@@ -19,7 +19,15 @@ def ray_session():
 
     started = False
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, _node_ip_address="127.0.0.1")
+        # address="local": a runtime of its own even when another cluster runs on this machine (RAY_ADDRESS,
+        # or the last `ray start`), which ray.init() would join and then refuse num_cpus for.
+        ray.init(
+            address="local",
+            num_cpus=2,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            _node_ip_address="127.0.0.1",
+        )
         started = True
     yield ray
     if started:
