@@ -44,17 +44,20 @@ class RayHead:
     client_address: str  # ray://host:port of the Ray Client server
     token: str
     cpus: int
+    workdir: Path  # where the cluster's processes (and so Ray workers) run
 
     def client_env(self, **extra: str) -> dict[str, str]:
-        """Environment for a process joining this cluster, as Ray documents for token authentication."""
-        return clean_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token, **extra)
+        """Environment for a process joining this cluster, as Ray documents for token authentication.
+        A Ray Client (ray://) waits longer than its default 5 s per attempt for its server process."""
+        patient = {"RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "20"}
+        return clean_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token, **patient, **extra)
 
 
 @contextmanager
 def ray_head(
     temp_dir: Path, cpus: int = 2, env: Mapping[str, str] | None = None, timeout_s: float = 180
 ) -> Iterator[RayHead]:
-    """Start a head node, wait until it is up, yield it, then end its whole process group."""
+    """Start a head node in `temp_dir`, wait until it is up, yield it, then end its whole process group."""
     token = secrets.token_hex(16)
     port, client_port = free_port(), free_port()
     ports = {
@@ -74,18 +77,24 @@ def ray_head(
         *(f"{flag}={value}" for flag, value in ports.items()),
     ]  # fmt: skip
     log_path = temp_dir.with_suffix(".log")
-    head_env = clean_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, **(env or {}))
+    workdir = temp_dir.with_name(f"{temp_dir.name}-cwd")
+    workdir.mkdir()
+    # The Ray Client server starts a server process per client; on a loaded 2-core machine that can take
+    # longer than its default 30 s.
+    slow_machine = {"RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S": "120"}
+    head_env = clean_env(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, **slow_machine, **(env or {}))
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            args, env=head_env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
+            args, env=head_env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + timeout_s
         while "Ray runtime started" not in log_path.read_text():
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"ray start --head did not come up:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.5)
-        yield RayHead(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}", token, cpus)
+        yield RayHead(f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}", token, cpus, workdir)
     finally:
         _end_group(proc)
 

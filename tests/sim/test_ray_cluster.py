@@ -26,10 +26,9 @@ def socsim(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPr
     )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> RayHead:
-    with ray_head(tmp_path_factory.mktemp("ray-head")) as head:
-        yield head
+@pytest.fixture
+def cluster(ray_cluster) -> RayHead:
+    return ray_cluster
 
 
 @pytest.fixture(scope="module")
