@@ -167,6 +167,14 @@ def main() -> None:
     )
     try:
         _app()
+    except (KeyboardInterrupt, SystemExit) as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt) or exc.code == 130
+        for root in sweep.open_sweeps():  # a cell or the launcher was interrupted: the sweep is over
+            sweep.close_sweep(root, launch_error="interrupted" if interrupted else f"exit status {exc.code}")
+        if isinstance(exc, KeyboardInterrupt):
+            print("socsim: interrupted", file=sys.stderr)
+            sys.exit(130)
+        raise
     except Exception as exc:
         if sweep.open_sweeps():
             _sweep_failed(exc)

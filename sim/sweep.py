@@ -228,9 +228,10 @@ def close_sweep(root: Path, launch_error: str | None = None) -> dict[str, Any]:
     """Mark the sweep finished. Cells that never reported their end (a launcher lost them) are failed."""
 
     def change(manifest: dict[str, Any]) -> None:
+        lost = launch_error or "the launcher lost this cell before it reported its end"
         for cell in manifest["cells"]:
             if cell["status"] == "running":
-                cell.update(status="failed", error="the launcher lost this cell before it reported its end")
+                cell.update(status="failed", error=lost)
         ok = launch_error is None and all(c["status"] == "completed" for c in manifest["cells"])
         manifest.update(status="completed" if ok else "failed", finished_at=now_iso())
         if launch_error is not None:
