@@ -27,6 +27,7 @@ from sim.graph import EdgeListError
 from sim.recorder import RunDirError
 
 USAGE_ERROR = 2
+EMPTY_RUN_DIR = "run.dir: must be a path (leave it out to write to outputs/<date>/<time>)"
 
 # hydra/launcher=NAME -> the extra that installs its plugin.
 LAUNCHER_EXTRAS = {"joblib": "joblib", "submitit_local": "slurm", "submitit_slurm": "slurm", "ray": "ray-launcher"}
@@ -86,7 +87,7 @@ def _app(cfg: DictConfig) -> Path:
         # socsim was started in when a launcher runs the cell elsewhere (a Ray worker, for one).
         _remove_unused(hydra_dir, Path.cwd())
     if run_dir is None:
-        fail("run.dir: must not be empty (leave it out to write to outputs/<date>/<time>)")
+        fail(EMPTY_RUN_DIR)
     cfg.run.dir = str(run_dir)
     try:
         config = validate_config(to_plain(cfg))
@@ -115,7 +116,7 @@ def _launcher_hint(message: str) -> str:
     return message
 
 
-def _sweep_failed(exc: BaseException) -> None:
+def _sweep_failed(exc: BaseException) -> NoReturn:
     """A sweep ended with failed cells, or its launcher failed: close its manifest, print one line, exit."""
     from sim import sweep
 
@@ -179,5 +180,8 @@ def main() -> None:
         if sweep.open_sweeps():
             _sweep_failed(exc)
         if isinstance(exc, (HydraException, OmegaConfBaseException)):
-            fail(_launcher_hint(hydra_error_line(exc)))
+            line = hydra_error_line(exc)
+            if "Incompatible value 'None'" in line and "(hydra.run.dir)" in line:  # run.dir=null
+                fail(EMPTY_RUN_DIR)
+            fail(_launcher_hint(line))
         raise

@@ -131,7 +131,7 @@ def _put_cell(manifest: dict[str, Any], cell: dict[str, Any]) -> None:
 def open_sweep(config: DictConfig) -> Path:
     """Check the sweep can start and write its manifest; raise SweepError (nothing written) if not."""
     if not OmegaConf.is_missing(config.run, "dir") and not str(config.run.dir or "").strip():
-        raise SweepError("run.dir: must not be empty (leave it out to sweep into multirun/<date>/<time>)")
+        raise SweepError("run.dir: must be a path (leave it out to sweep into multirun/<date>/<time>)")
     task_overrides = list(config.hydra.overrides.task)
     swept = _swept_keys(task_overrides)
     swept_run = [key for key in swept if _is_run_key(key)]

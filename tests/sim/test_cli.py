@@ -121,11 +121,13 @@ def test_a_cell_with_bad_input_fails_alone_and_the_sweep_says_so(tmp_path):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("run.dir=",), "run.dir: must not be empty (leave it out to write to outputs/<date>/<time>)"),
+        (("run.dir=",), "run.dir: must be a path (leave it out to write to outputs/<date>/<time>)"),
         (
             ("-m", "seed=1,2", "run.dir="),
-            "run.dir: must not be empty (leave it out to sweep into multirun/<date>/<time>)",
+            "run.dir: must be a path (leave it out to sweep into multirun/<date>/<time>)",
         ),
+        (("run.dir=null",), "run.dir: must be a path"),
+        (("-m", "seed=1,2", "run.dir=null"), "run.dir: must be a path"),
         (("-m", "seed=1", "run.shards=0,1"), "run.shards: execution options (run.*) cannot be swept"),
         (("-m", "scenario.roundz=1,2"), "scenario.roundz: unknown key"),
     ],
