@@ -23,7 +23,8 @@ from openai import AsyncOpenAI
 
 from agents.decisions import DecisionBatch
 from agents.population import Population, SamplerConfig, sample_personas
-from scenarios.ipd import MOVE_SPEC, IPDConfig
+from agents.prompts import Prompter
+from scenarios.ipd import MOVE_SPEC, IPDConfig, IteratedGame
 from sim.backends.config import BackendConfig, socsim_cache_root
 from sim.backends.policy import LLMPolicy
 
@@ -48,8 +49,13 @@ def ipd_batch(n: int, rounds_played: int = 5) -> tuple[DecisionBatch, Population
 Rate = tuple[float, float]  # (decisions per wall second, client CPU ms per decision)
 
 
+def prompter(population: Population) -> Prompter:
+    game = IteratedGame(IPDConfig())
+    return Prompter(game, game.templates(), population.personas)
+
+
 def through_policy(config: BackendConfig, batch: DecisionBatch, population: Population) -> Rate:
-    policy = LLMPolicy(config, population)
+    policy = LLMPolicy(config, prompter(population))
     try:
         start, cpu = time.perf_counter(), time.process_time()
         out = policy.decide(batch)
@@ -64,16 +70,11 @@ def through_policy(config: BackendConfig, batch: DecisionBatch, population: Popu
 
 def bare_loop(config: BackendConfig, batch: DecisionBatch, population: Population) -> Rate:
     """The same requests (rendered beforehand, not timed) from one AsyncOpenAI under a semaphore."""
-    helper = LLMPolicy(config.model_copy(update={"cache": False}), population)
-    bodies = []
-    from agents.prompts import renderer_for
-
-    render = renderer_for(batch.spec.name)
-    for i in range(len(batch)):
-        row = {k: v[i] for k, v in batch.obs.items()}
-        seed = int(batch.seeds[i])
-        messages = render(population.persona(i), row, batch.context, batch.spec, seed)
-        bodies.append(helper.request(batch.spec, messages, seed % 2**31, {}))
+    helper = LLMPolicy(config.model_copy(update={"cache": False}), prompter(population))
+    bodies = [
+        helper.request(batch.spec, messages, int(seed) % 2**31, {})
+        for messages, seed in zip(helper.prompter.batch(batch), batch.seeds, strict=True)
+    ]
 
     async def main() -> Rate:
         client = AsyncOpenAI(base_url=config.base_url, api_key="EMPTY", max_retries=config.max_retries)

@@ -21,9 +21,9 @@ from typing import NoReturn
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from agents.graph import EdgeListError
 from agents.population import PersonaFileError
 from sim.config import ConfigError, hydra_error_line, to_plain, validate_config
-from sim.graph import EdgeListError
 from sim.recorder import RunDirError
 
 USAGE_ERROR = 2
@@ -104,6 +104,9 @@ def _app(cfg: DictConfig) -> Path:
         if in_sweep:  # the cell fails alone; its traceback goes to the cell's log, one line to sweep.json
             traceback.print_exc()
         raise
+    if config.run.dry_run:  # nothing was written: remove the directory Hydra made
+        _remove_unused(run_dir, sweep.sweep_dir(hydra_cfg) if in_sweep else Path.cwd())
+        return written
     print(f"socsim: run written to {written}", file=sys.stderr)
     return written
 
@@ -156,10 +159,10 @@ def main() -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from scenarios.registry import register_configs
     from sim import sweep
-    from sim.searchpath import register
 
-    register()
+    register_configs()
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     # sim/conf/hydra/launcher/ray.yaml replaces hydra-ray-launcher's defaults on purpose; Hydra 1.3 merges it
     # onto the plugin's schema of the same name and warns that a later Hydra will stop doing so (it need not).

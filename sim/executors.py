@@ -16,11 +16,8 @@ from typing import Protocol
 import numpy as np
 
 from agents.decisions import DecisionBatch, Decisions
-from agents.population import Population
-from scenarios import ScenarioConfig
-from sim.backends.config import BackendConfig
 from sim.ray_runtime import HeldStderr, ShardError, connect, one_line
-from sim.runner import DecisionRunner, group_by_code
+from sim.runner import DecisionRunner, DecisionSetup, group_by_code
 
 __all__ = ["Executor", "InProcessExecutor", "RayExecutor", "ShardError", "make_executor"]
 
@@ -38,13 +35,15 @@ class InProcessExecutor:
     their connection pools) that runs in its own thread, so callers that already run a loop
     (Jupyter, async apps) can call `run()` too."""
 
-    def __init__(self, scenario: ScenarioConfig, backend: BackendConfig, population: Population) -> None:
-        self.runner = DecisionRunner(scenario, backend, population)
+    def __init__(self, setup: DecisionSetup) -> None:
+        self.runner = DecisionRunner(setup)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="socsim-decisions", daemon=True)
         self.thread.start()
 
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
+        if not self.runner.needs_model(batches):  # numpy only: no hop to the event loop's thread
+            return self.runner.answer_scripted(batches)[0]
         return asyncio.run_coroutine_threadsafe(self.runner.decide(batches), self.loop).result()
 
     def close(self) -> dict[str, int]:
@@ -62,9 +61,9 @@ class Shard:
     """A Ray actor owning agents [lo, hi): it answers their decisions. It keeps no simulation state
     (the world lives on the driver), so restarting or checkpointing a shard needs nothing of it."""
 
-    def __init__(self, scenario: ScenarioConfig, backend: BackendConfig, population: Population, lo: int, hi: int):
+    def __init__(self, setup: DecisionSetup, lo: int, hi: int):
         self.lo, self.hi = lo, hi
-        self.runner = DecisionRunner(scenario, backend, population)
+        self.runner = DecisionRunner(setup)
 
     def ready(self) -> tuple[int, int]:
         return self.lo, self.hi
@@ -85,9 +84,7 @@ class RayExecutor:
     def __init__(
         self,
         shards: int,
-        scenario: ScenarioConfig,
-        backend: BackendConfig,
-        population: Population,
+        setup: DecisionSetup,
         address: str | None = None,
         shard_cpus: float = 1.0,
         start_timeout_s: float = 300.0,
@@ -100,7 +97,7 @@ class RayExecutor:
         with HeldStderr() as held:
             try:
                 self.started_ray = connect(address, shards * shard_cpus, held)
-                cpus = self._start_shards(shards, shard_cpus, scenario, backend, population, start_timeout_s)
+                cpus = self._start_shards(shards, shard_cpus, setup, start_timeout_s)
             except ShardError:
                 self.close()  # still holding: what Ray prints about the failure goes with it
                 raise
@@ -108,15 +105,7 @@ class RayExecutor:
         where = "a local Ray runtime" if own_runtime else f"the Ray cluster at {ray.get_runtime_context().gcs_address}"
         print(f"socsim: {shards} shards on {where} ({cpus:g} CPUs)", file=sys.stderr)
 
-    def _start_shards(
-        self,
-        shards: int,
-        shard_cpus: float,
-        scenario: ScenarioConfig,
-        backend: BackendConfig,
-        population: Population,
-        start_timeout_s: float,
-    ) -> float:
+    def _start_shards(self, shards: int, shard_cpus: float, setup: DecisionSetup, start_timeout_s: float) -> float:
         """Create the actors and wait until each is ready; returns the cluster's CPU count."""
         ray = self.ray
         cpus = ray.cluster_resources().get("CPU", 0.0)
@@ -125,13 +114,12 @@ class RayExecutor:
                 f"run.shards={shards} x run.shard_cpus={shard_cpus} needs {shards * shard_cpus:g} CPUs "
                 f"but the Ray cluster has {cpus:g}; lower run.shards or run.shard_cpus"
             )
-        n = population.size
+        n = setup.population.size
         self.bounds = np.linspace(0, n, shards + 1).round().astype(np.int64)
         actor = ray.remote(num_cpus=shard_cpus)(Shard)
-        shared = ray.put(population)
+        shared = ray.put(setup)
         self.actors = [
-            actor.remote(scenario, backend, shared, int(lo), int(hi))
-            for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True)
+            actor.remote(shared, int(lo), int(hi)) for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True)
         ]
         try:
             ray.get([a.ready.remote() for a in self.actors], timeout=start_timeout_s)
@@ -181,14 +169,7 @@ class RayExecutor:
         return dict(counters)
 
 
-def make_executor(
-    shards: int,
-    scenario: ScenarioConfig,
-    backend: BackendConfig,
-    population: Population,
-    address: str | None = None,
-    shard_cpus: float = 1.0,
-) -> Executor:
+def make_executor(shards: int, setup: DecisionSetup, address: str | None = None, shard_cpus: float = 1.0) -> Executor:
     if shards == 0:
-        return InProcessExecutor(scenario, backend, population)
-    return RayExecutor(shards, scenario, backend, population, address=address, shard_cpus=shard_cpus)
+        return InProcessExecutor(setup)
+    return RayExecutor(shards, setup, address=address, shard_cpus=shard_cpus)

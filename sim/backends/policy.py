@@ -21,9 +21,7 @@ import numpy as np
 import openai
 
 from agents.decisions import ActionSpec, ActionSpecError, DecisionBatch, Decisions
-from agents.persona import Persona
-from agents.population import Population
-from agents.prompts import renderer_for
+from agents.prompts import Prompter
 from sim.backends.cache import CachedResponse, ResponseCache, request_key
 from sim.backends.client import EndpointPool
 from sim.backends.config import BackendConfig
@@ -63,12 +61,11 @@ class LLMPolicy:
     requests (retries included), cache hits and the tokens they cost. Per-decision facts (fallbacks,
     tokens per answer) are in the returned Decisions, and the engine totals those from the rows."""
 
-    def __init__(self, config: BackendConfig, population: Population) -> None:
+    def __init__(self, config: BackendConfig, prompter: Prompter) -> None:
         if config.kind == "none":
             raise BackendError("population has llm agents but backend is none; choose backend=vllm or openai")
         self.config = config
-        self.population = population
-        self._personas: dict[int, Persona] = {}
+        self.prompter = prompter
         self._cache = ResponseCache(config.resolved_cache_dir()) if config.cache else None
         self._pool: EndpointPool | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
@@ -84,19 +81,11 @@ class LLMPolicy:
             return out
         if batch.seeds is None:
             raise RuntimeError("batch.seeds must be filled in by the scheduler before the LLM policy runs")
-        render = renderer_for(spec.name)
-        upper = {
-            f.name: np.asarray(batch.obs[f"bound_{f.name}"], dtype=np.float64)
-            for f in spec.fields
-            if f.kind == "number" and f"bound_{f.name}" in batch.obs
-        }
+        upper = {name: np.asarray(col, dtype=np.float64) for name, col in batch.bounds.items()}
         asks = []
-        for i in range(n):
-            seed = int(batch.seeds[i])
-            row = {k: v[i] for k, v in batch.obs.items()}
-            messages = render(self._persona(int(batch.agent_ids[i])), row, batch.context, spec, seed)
+        for i, messages in enumerate(self.prompter.batch(batch)):
             bounds = {name: (spec.field(name).minimum, float(col[i])) for name, col in upper.items()}
-            asks.append((messages, seed, bounds))
+            asks.append((messages, int(batch.seeds[i]), bounds))
         try:
             answers = await asyncio.gather(*(self._decide_one(spec, *ask) for ask in asks))
         finally:
@@ -140,12 +129,6 @@ class LLMPolicy:
         return dict(self._totals)
 
     # ---- one decision -----------------------------------------------------------------------
-    def _persona(self, agent_id: int) -> Persona:
-        persona = self._personas.get(agent_id)
-        if persona is None:
-            persona = self._personas[agent_id] = self.population.persona(agent_id)
-        return persona
-
     def request(self, spec: ActionSpec, messages: Messages, seed: int, bounds: Bounds) -> dict[str, Any]:
         """The chat-completion arguments for one ask (also the cache key's content)."""
         body: dict[str, Any] = {
@@ -195,7 +178,8 @@ class LLMPolicy:
                     return answer
                 except (ActionSpecError, ValueError):
                     pass
-        answer.values = spec.validate_reply(spec.fallback)
+        # no answer: never a substantive default (an empty reply of each field's kind, flagged)
+        answer.values = {name: column[0] for name, column in Decisions.empty(spec, 1).values.items()}
         answer.fallback = reason
         return answer
 

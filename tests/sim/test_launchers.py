@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract import read_table, run_with
+from sim.testing import read_table, run_with
 from tests.sim.ray_head import clean_env
 
 SCIENCE = ["population.size=6", "scenario.rounds=2"]

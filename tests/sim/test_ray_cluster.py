@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract import read_table, run_with
+from sim.testing import read_table, run_with
 from tests.sim.ray_head import RayHead, clean_env, free_port, ray_head
 
 pytestmark = pytest.mark.ray
