@@ -22,7 +22,7 @@ import sys
 import time
 
 
-def build_graph(kind: str, n: int, k: int, p: float, seed: int):  # noqa: ANN201 (networkx is the peer's)
+def build_graph(kind: str, n: int, k: int, p: float, seed: int):
     import networkx as nx
 
     if kind == "complete":
