@@ -101,10 +101,15 @@ def overhead(quick: bool, repeats: int, out: Reporter) -> None:
 def setup_and_memory(quick: bool, out: Reporter, limit_gb: float) -> None:
     """Set-up time and peak RSS of a donor game on the complete graph, and of a million agents on a
     sparse graph; the million-agent Deffuant step with ten dimensions."""
-    for agents, target_s, target_mb, item in (
-        (3_000, None, None, "") if quick else (10_000, 2.0, 1024.0, "issue 16 item 5"),
-        (100_000, None, None, "issue 16 item 5: runs instead of a MemoryError"),
-    ):
+    donors = (
+        [(3_000, None, None, "")]
+        if quick
+        else [
+            (10_000, 2.0, 1024.0, "issue 16 item 5"),
+            (100_000, None, None, "issue 16 item 5: runs instead of a MemoryError"),
+        ]
+    )
+    for agents, target_s, target_mb, item in donors:
         answer = procs.probe(donor(agents), memory_limit_gb=limit_gb)
         name = f"donor game {agents:,} agents, complete graph"
         status = failed(answer)

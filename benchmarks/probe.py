@@ -7,6 +7,7 @@ stepping, which the manifest records as `wall_time_s`), CPU time and peak RSS. P
 `--no-parquet` replaces polars' Parquet writer with one that writes an empty file, for measuring what
 writing Parquet costs a run (the difference to a normal run); it counts the calls it replaced, so a
 recorder that stops calling polars shows up as zero calls instead of a wrong figure.
+`--compose-only` checks that the overrides compose and validate (e.g. whether a config key exists yet).
 `--memory-limit-gb` caps the address space (RLIMIT_AS): a run that needs more fails with MemoryError
 instead of pushing a shared machine into swap or the OOM killer. Not for Ray runs (Ray maps large
 regions up front).
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--no-parquet", action="store_true")
     parser.add_argument("--memory-limit-gb", type=float)
     parser.add_argument("--run-dir", help="keep the run here (default: a temporary directory, removed)")
+    parser.add_argument("--compose-only", action="store_true", help="only check that the overrides compose")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     answer: dict = {"import_s": IMPORT_S, "base_rss_mb": rss_mb()}
@@ -74,6 +76,9 @@ def main() -> None:
             started, cpu0 = time.perf_counter(), cpu_s()
             config = compose(overrides)
             composed = time.perf_counter()
+            if args.compose_only:
+                print(json.dumps({"composed": True, "compose_s": composed - started}), flush=True)
+                return
             run(config)
             ended = time.perf_counter()
             answer.update(compose_s=composed - started, run_s=ended - composed, cpu_s=cpu_s() - cpu0)

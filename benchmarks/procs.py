@@ -96,6 +96,7 @@ def probe(
     no_parquet: bool = False,
     memory_limit_gb: float | None = None,
     run_dir: Path | None = None,
+    compose_only: bool = False,
     timeout_s: float = 3600,
 ) -> dict:
     """One socsim run through `probe.py` in a fresh process; returns its JSON answer (with `error` set
@@ -108,6 +109,8 @@ def probe(
         argv += ["--memory-limit-gb", str(memory_limit_gb)]
     if run_dir:
         argv += ["--run-dir", str(run_dir)]
+    if compose_only:
+        argv.append("--compose-only")
     done = run_timed([*argv, "--", *overrides], timeout_s=timeout_s)
     try:
         answer = done.json()
