@@ -151,9 +151,9 @@ def markdown_table(figures: list[Figure]) -> str:
     head = "| benchmark | figure | socsim | peer | ratio | target | result | note |"
     rows = [head, "|---|---|---:|---:|---:|---|---|---|"]
     for f in figures:
-        value = fmt(f.value, f.unit) if f.value is not None else (f.status or "–")
-        peer = f"{fmt(f.peer, f.unit)} ({f.peer_name})" if f.peer is not None else (f.peer_name and "–")
-        ratio = f"{f.ratio:.3g}x" if f.ratio is not None else "–"
+        value = fmt(f.value, f.unit) if f.value is not None else "–"
+        peer = f"{fmt(f.peer, f.unit)} ({f.peer_name})" if f.peer is not None else f.peer_name
+        ratio = f"{f.ratio:.3g}x" if f.ratio is not None else ("–" if f.peer_name else "")
         target = f.target.text(f.unit) + (f" ({f.target.source})" if f.target.source else "") if f.target else ""
         cells = [f.group, f.name, value, peer or "", ratio, target, verdict(f), f.note]
         rows.append("| " + " | ".join(_cell(c) for c in cells) + " |")

@@ -92,6 +92,10 @@ def machine() -> str:
     )
 
 
+def load_average() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1/5/15 min)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller workloads, one repeat: a few minutes")
@@ -104,6 +108,7 @@ def main() -> None:
 
     figures: list[Figure] = []
     durations: list[str] = []
+    load_before = load_average()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="socsim-bench-") as tmp:
         for key in args.only or list(BENCHMARKS):
@@ -125,6 +130,8 @@ def main() -> None:
         "machine": machine(),
         "peers": peer_versions(),
         "time": f"{time.perf_counter() - started:.0f} s ({', '.join(durations)})",
+        "load average": f"{load_before} at the start, {load_average()} at the end (other work on the machine "
+        "slows both sides; repeats are interleaved and the best kept)",
     }
     report = markdown_report(figures, header, NOTES)
     out = Path(args.out)
