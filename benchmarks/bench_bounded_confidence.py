@@ -33,16 +33,19 @@ HK_NOTE = (
 )
 
 
+SCENARIO = {"deffuant": "deffuant", "hk": "hegselmann_krause"}
+
+
 def overrides(model: str, graph: str, n: int, steps: int, dims: int = 1) -> list[str]:
-    """The socsim side (the one place to change when value_diffusion becomes `deffuant` and
-    `hegselmann_krause`)."""
+    """The socsim side: scenario `deffuant` or `hegselmann_krause` (model "deffuant" or "hk")."""
     dimensions = "[" + ",".join(f"opinion{i}" for i in range(dims)) + "]"
     graph_args = (
         ["graph=complete"] if graph == "complete" else ["graph=watts_strogatz", f"graph.k={WS_K}", f"graph.p={WS_P}"]
     )
     return [
-        "scenario=value_diffusion", f"scenario.model={model}", "scenario.initial=uniform",
-        f"scenario.dimensions={dimensions}", f"scenario.epsilon={EPSILON}", f"scenario.mu={MU}",
+        f"scenario={SCENARIO[model]}", "scenario.initial=uniform",
+        f"scenario.dimensions={dimensions}", f"scenario.epsilon={EPSILON}",
+        *([f"scenario.mu={MU}"] if model == "deffuant" else []),
         f"scenario.max_steps={steps}", "scenario.tolerance=1e-12", *graph_args,
         f"population.size={n}", "seed=1", "run.log_every=1",
     ]  # fmt: skip

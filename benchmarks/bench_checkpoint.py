@@ -45,7 +45,7 @@ def workloads(quick: bool) -> list[tuple[str, list[str]]]:
             "scenario.generations=1", "scenario.rounds=6", "seed=1",
         ]),
         (f"value diffusion (Deffuant) {values:,} agents, Watts-Strogatz", [
-            "scenario=value_diffusion", "scenario.model=deffuant", "graph=watts_strogatz",
+            "scenario=deffuant", "graph=watts_strogatz",
             f"population.size={values}", "scenario.max_steps=20", "scenario.tolerance=1e-12", "seed=1",
         ]),
     ]  # fmt: skip

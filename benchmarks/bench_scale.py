@@ -51,7 +51,7 @@ def donor(agents: int, generations: int = 1, rounds: int = 2) -> list[str]:
 def deffuant_sparse(agents: int, steps: int) -> list[str]:
     """Deffuant on the default ten value dimensions (from the personas) on a Watts-Strogatz graph."""
     return [
-        "scenario=value_diffusion", "scenario.model=deffuant", f"scenario.max_steps={steps}",
+        "scenario=deffuant", f"scenario.max_steps={steps}",
         "scenario.record_every=1000", "graph=watts_strogatz", f"population.size={agents}", "seed=1",
         "run.log_every=1",
     ]  # fmt: skip
