@@ -84,16 +84,13 @@ def donation_spec(config: DonorGameConfig) -> ActionSpec:
         TextField(name="justification", max_chars=config.justification_chars,
                   description="very brief step-by-step reasoning"),
     ]  # fmt: skip
-    fallback: dict[str, Any] = {"justification": "", "amount": 0.0}
     if config.punishment:
         fields.append(ChoiceField(name="action", options=ACTIONS, description="donate or punish"))
-        fallback["action"] = "donate"
     fields.append(NumberField(name="amount", minimum=0.0, maximum=MAX_AMOUNT,
                               description="units of your resources to give up"))  # fmt: skip
     return ActionSpec(
         name="donor_donation",
         fields=tuple(fields),
-        fallback=fallback,
         max_tokens=4 * config.justification_chars + 48,  # byte-level tokens: a character may take several
         temperature=config.temperature,
     )
@@ -106,7 +103,6 @@ def strategy_spec(config: DonorGameConfig) -> ActionSpec:
     return ActionSpec(
         name="donor_strategy",
         fields=(text,),
-        fallback={"strategy": "No strategy given."},
         max_tokens=4 * config.strategy_chars + 32,
         temperature=config.temperature,
     )
@@ -353,7 +349,7 @@ class DonorGame:
         if t < 0:
             for batch, answer in zip(batches, decisions, strict=True):
                 world.strategy[batch.agent_ids] = answer.values["strategy"]
-                world.strategy_fallback[batch.agent_ids] = answer.fallback
+                world.strategy_fallback[batch.agent_ids] = answer.fallback_reason
                 world.needs_strategy[batch.agent_ids] = False
             world.phase += 1
             return StepResult(world=world, summary={"strategies_written": float(sum(map(len, batches)))})

@@ -23,7 +23,6 @@ MOVES = ("J", "F")
 MOVE_SPEC = ActionSpec(
     name="ipd_move",
     fields=(ChoiceField(name="move", options=MOVES, description="Option J or Option F"),),
-    fallback={"move": "J"},
     max_tokens=2,
     temperature=0.0,
 )

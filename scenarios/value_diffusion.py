@@ -127,7 +127,6 @@ def argument_spec(config: ValueDiffusionConfig) -> ActionSpec:
     return ActionSpec(
         name="value_argument",
         fields=(text,),
-        fallback={"argument": ""},
         max_tokens=max(32, config.argument_chars // 2),
     )
 
@@ -137,11 +136,11 @@ def update_spec(config: ValueDiffusionConfig) -> ActionSpec:
     if config.llm_answer == "likert":
         options = tuple(str(k) for k in range(1, LIKERT_POINTS + 1))
         field_ = ChoiceField(name="position", options=options, description="1 = not important at all, 7 = extremely")
-        return ActionSpec(name="value_update", fields=(field_,), fallback={"position": "4"}, max_tokens=2)
+        return ActionSpec(name="value_update", fields=(field_,), max_tokens=2)
     number = NumberField(
         name="position", minimum=0.0, maximum=1.0, description="0 = not important at all, 1 = extremely"
     )
-    return ActionSpec(name="value_update", fields=(number,), fallback={"position": 0.5}, max_tokens=16)
+    return ActionSpec(name="value_update", fields=(number,), max_tokens=16)
 
 
 def to_likert(x: np.ndarray) -> np.ndarray:
@@ -509,7 +508,7 @@ class ValueDiffusion:
             answer = decisions[0]
             raw = answer.values["position"]
             # A fallback keeps the position, and so does a stubborn listener whatever it answers.
-            usable = np.array([f is None for f in answer.fallback], bool) & world.movable[m.listener[idx]]
+            usable = ~answer.missing & world.movable[m.listener[idx]]
             if self.config.llm_answer == "likert":
                 reported = from_likert(raw)
                 usable &= raw != to_likert(before[idx])  # its own point on the scale: no rounding move

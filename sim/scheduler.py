@@ -84,7 +84,7 @@ def _decision_meta(batches: list[DecisionBatch], decisions: list[Decisions], ctx
     codes = np.concatenate([b.policies for b in batches])
     names = ctx.population.policy_names
     is_llm = (codes == names.index(LLM)) if LLM in names else np.zeros(len(codes), bool)
-    fallback = np.concatenate([d.fallback for d in decisions])
+    fallback = np.concatenate([d.fallback_reason for d in decisions])
     has_fallback = fallback != None  # noqa: E711 - elementwise on an object array
     return pl.DataFrame(
         {
