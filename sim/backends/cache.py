@@ -47,8 +47,8 @@ class CachedResponse:
 
     content: str | None  # the reply text, None when the call failed
     error: str | None  # the failure reason ("timeout", "server_error", "connection", ...), None on success
-    prompt_tokens: int
-    completion_tokens: int
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class ResponseCache:

@@ -42,7 +42,7 @@ _SEED_MOD = 2**31  # vLLM and OpenAI take a signed 32-bit seed
 _MASK64 = (1 << 64) - 1
 # Failures after the client's own retries that a re-ask with a new seed would not cure.
 FATAL = frozenset({"timeout", "connection", "server_error", "rate_limited", "rejected", "context_length"})
-# Re-asks (invalid or malformed replies) use a new seed; these reasons name the last one's failure.
+# Re-asks: an invalid reply is asked again with a new seed, a malformed body with the same request.
 REASONS = (*sorted(FATAL), "invalid_reply", "malformed", "outage")
 _MAX_OUTAGE_RESUMES = 3  # asks of one decision interrupted by outages before it counts as failed
 _MESSAGES_SLOT = '"messages":0'
@@ -283,12 +283,13 @@ class LLMPolicy:
         answer = _Answer()
         tally = Tally()
         token = CURRENT_TALLY.set(tally)
+        seed_attempt = 0  # a new seed only after an invalid reply: a malformed body is asked again as it was
         try:
-            for attempt in range(1 + self.config.invalid_retries):
-                body, key = self._body(spec, job, attempt)
+            for _ in range(1 + self.config.invalid_retries):
+                body, key = self._body(spec, job, seed_attempt)
                 hit = None
                 if self._cache is not None:
-                    hit = prefetched.get(key) if attempt == 0 else self._cache.get(key)
+                    hit = prefetched.get(key) if key == job.key else self._cache.get(key)
                 response, cached, latency_ms = await self._call(body, key, endpoint, hit)
                 answer.latency_ms += latency_ms
                 answer.prompt_tokens += response.prompt_tokens
@@ -305,6 +306,7 @@ class LLMPolicy:
                         break
                     except (ActionSpecError, ValueError):
                         answer.reason = "invalid_reply"
+                        seed_attempt += 1
         finally:
             CURRENT_TALLY.reset(token)
         answer.attempts = tally.attempts
