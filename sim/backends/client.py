@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 import httpx2
-from openai import APIStatusError, AsyncOpenAI, DefaultAsyncHttpxClient
+from openai import DEFAULT_TIMEOUT, APIStatusError, AsyncOpenAI, omit
 
 from sim.backends.cache import CachedResponse
 from sim.backends.config import BackendConfig
@@ -30,6 +30,15 @@ _LOCAL_DUMMY_KEY = "EMPTY"
 # Loggers of the HTTP stack that log every request at INFO (Hydra's root handler would print them).
 HTTP_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "aiohttp")
 _PROBE_TIMEOUT_S = 5.0
+# The SDK's telemetry headers (platform, runtime) are of no use to a vLLM server, and every header
+# costs CPU per request in httpx2's header handling; they are left out.
+NO_TELEMETRY = {
+    name: omit
+    for name in (
+        "X-Stainless-Lang", "X-Stainless-Package-Version", "X-Stainless-OS", "X-Stainless-Arch",
+        "X-Stainless-Runtime", "X-Stainless-Runtime-Version",
+    )
+}  # fmt: skip
 
 
 def api_key(config: BackendConfig) -> str:
@@ -64,14 +73,44 @@ def parse_completion(raw: bytes) -> CachedResponse:
     return CachedResponse(content, None, prompt, completion)
 
 
+class LeanAsyncClient(httpx2.AsyncClient):
+    """httpx2's client, building a plain request (absolute URL, body bytes, headers) directly.
+
+    The openai client builds every request through `build_request`; httpx2's merges the URL with
+    a base URL, the headers with the client's defaults and cookies and query parameters, all empty
+    here, at a CPU cost comparable to the HTTP exchange itself. Anything else takes httpx2's path."""
+
+    def build_request(  # type: ignore[override]
+        self, method: str, url: httpx2.URL | str, *, content: Any = None, headers: Any = None,
+        timeout: Any = httpx2.USE_CLIENT_DEFAULT, extensions: Any = None, **rest: Any,
+    ) -> httpx2.Request:  # fmt: skip
+        plain = isinstance(url, str) and "://" in url and extensions is None and not any(rest.values())
+        if not plain:
+            return super().build_request(
+                method, url, content=content, headers=headers, timeout=timeout, extensions=extensions, **rest
+            )
+        chosen = self.timeout if timeout is httpx2.USE_CLIENT_DEFAULT else httpx2.Timeout(timeout)
+        return httpx2.Request(method, url, content=content, headers=headers, extensions={"timeout": chosen.as_dict()})
+
+
 def _http_client(config: BackendConfig, counters: Counter[str]) -> httpx2.AsyncClient:
-    """The openai client's default httpx2 client, on a counting transport (aiohttp or httpx2's own)."""
+    """The HTTP client under the openai client, on a counting transport (aiohttp or httpx2's own),
+    with the openai client's default timeout and redirect settings."""
     connections = config.max_concurrency + 8
     if config.transport == "aiohttp":
         inner: httpx2.AsyncBaseTransport = AioHttpTransport(limit=connections)
     else:
         inner = httpx2.AsyncHTTPTransport(limits=httpx2.Limits(max_connections=connections))
-    return DefaultAsyncHttpxClient(transport=CountingTransport(inner, counters))
+    return LeanAsyncClient(transport=CountingTransport(inner, counters), timeout=DEFAULT_TIMEOUT, follow_redirects=True)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's event loop where it is installed (about a tenth less CPU per request), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 class EndpointPool:
@@ -88,9 +127,12 @@ class EndpointPool:
                 max_retries=config.max_retries,
                 timeout=config.timeout_s,
                 http_client=_http_client(config, counters),
+                default_headers=NO_TELEMETRY,  # type: ignore[arg-type]
             )
             for url in self.urls
         ]
+        # The absolute URL spares the client a relative-URL merge per request.
+        self.chat_urls = [f"{url.rstrip('/')}{CHAT_PATH}" for url in self.urls]
         self.slots = [asyncio.Semaphore(config.max_concurrency) for _ in self.urls]
         self.limit = config.max_concurrency
 
@@ -100,7 +142,9 @@ class EndpointPool:
     async def ask(self, endpoint: int, body: bytes) -> CachedResponse:
         """POST one serialised chat-completion body; raises the openai client's errors after its retries."""
         async with self.slots[endpoint]:
-            response: Any = await self.clients[endpoint].post(CHAT_PATH, body=body, cast_to=httpx2.Response)
+            response: Any = await self.clients[endpoint].post(
+                self.chat_urls[endpoint], content=body, cast_to=httpx2.Response
+            )
         return parse_completion(response.content)
 
     async def answers(self, endpoint: int) -> bool:

@@ -30,7 +30,7 @@ from agents.persona import Persona
 from agents.population import Population
 from agents.prompts import renderer_for
 from sim.backends.cache import CachedResponse, ResponseCache, canonical_json, request_key
-from sim.backends.client import EndpointPool
+from sim.backends.client import EndpointPool, new_event_loop
 from sim.backends.config import BackendConfig
 from sim.backends.errors import BackendError, BackendOutage
 from sim.backends.outage import OutageWatch
@@ -140,7 +140,7 @@ class LLMPolicy:
     def decide(self, batch: DecisionBatch) -> Decisions:
         """Sync form of `adecide`, on an event loop kept for this policy's lifetime."""
         if self._runner is None:
-            self._runner = asyncio.Runner()
+            self._runner = asyncio.Runner(loop_factory=new_event_loop)
         return self._runner.run(self.adecide(batch))
 
     async def aclose(self) -> None:

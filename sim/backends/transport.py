@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import httpx2
+import yarl
 
 CHAT_PATH = "/chat/completions"
 
@@ -82,6 +83,7 @@ class AioHttpTransport(httpx2.AsyncBaseTransport):
         self.limit = limit
         self._session: aiohttp.ClientSession | None = None
         self._timeouts: dict[tuple, aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, yarl.URL] = {}  # every chat request goes to the same few URLs
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -101,12 +103,21 @@ class AioHttpTransport(httpx2.AsyncBaseTransport):
             timeout = self._timeouts[key] = aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
         return timeout
 
+    def _url(self, request: httpx2.Request) -> yarl.URL:
+        text = str(request.url)
+        url = self._urls.get(text)
+        if url is None:
+            url = yarl.URL(text, encoded=True)
+            if len(self._urls) < 64:
+                self._urls[text] = url
+        return url
+
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         session = self._client()
         try:
             async with session.request(
                 request.method,
-                str(request.url),
+                self._url(request),
                 headers=request.headers.multi_items(),
                 data=request.content or None,
                 allow_redirects=False,
