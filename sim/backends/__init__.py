@@ -30,7 +30,10 @@ def serving(config: BackendConfig) -> Iterator[BackendConfig]:
     if config.kind == "none" or config.mode == "replay":
         yield config
         return
-    from sim.backends.server import managed_server, preflight  # imports openai: only when a server is used
+    from sim.backends.client import quiet_http_loggers  # imports openai: only when a server is used
+    from sim.backends.server import managed_server, preflight
+
+    quiet_http_loggers()
 
     if config.launch:
         with managed_server(config) as base_url:

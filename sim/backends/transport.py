@@ -107,7 +107,9 @@ class AioHttpTransport(httpx2.AsyncBaseTransport):
         text = str(request.url)
         url = self._urls.get(text)
         if url is None:
-            url = yarl.URL(text, encoded=True)
+            # Credentials in the URL already travel in the Authorization header (httpx2's auth step);
+            # aiohttp refuses a URL that carries them too.
+            url = yarl.URL(text, encoded=True).with_user(None)
             if len(self._urls) < 64:
                 self._urls[text] = url
         return url
