@@ -74,11 +74,29 @@ def parse_completion(raw: bytes) -> CachedResponse:
 
 
 class LeanAsyncClient(httpx2.AsyncClient):
-    """httpx2's client, building a plain request (absolute URL, body bytes, headers) directly.
+    """httpx2's client, building and sending plain requests (absolute URL, body bytes, headers) directly.
 
-    The openai client builds every request through `build_request`; httpx2's merges the URL with
-    a base URL, the headers with the client's defaults and cookies and query parameters, all empty
-    here, at a CPU cost comparable to the HTTP exchange itself. Anything else takes httpx2's path."""
+    The openai client builds every request through `build_request` and sends it with `send`;
+    httpx2's versions merge the URL with a base URL, the headers with the client's defaults, cookies
+    and query parameters, then run auth flows, redirect handling and a cookie jar, none of which a
+    chat-completion request to an OpenAI-compatible server uses, at a CPU cost comparable to the
+    HTTP exchange itself. Anything else (credentials in the URL, an auth object, a closed client)
+    takes httpx2's own path. Redirects are not followed on the direct path."""
+
+    def __init__(self, *, transport: httpx2.AsyncBaseTransport, **kwargs: Any) -> None:
+        super().__init__(transport=transport, **kwargs)
+        self.direct_transport = transport
+
+    async def send(  # type: ignore[override]
+        self, request: httpx2.Request, *, stream: bool = False, auth: Any = httpx2.USE_CLIENT_DEFAULT, **rest: Any
+    ) -> httpx2.Response:
+        if auth is not httpx2.USE_CLIENT_DEFAULT or self.auth is not None or request.url.userinfo or self.is_closed:
+            return await super().send(request, stream=stream, auth=auth, **rest)
+        response = await self.direct_transport.handle_async_request(request)
+        response.request = request
+        if not stream:
+            await response.aread()
+        return response
 
     def build_request(  # type: ignore[override]
         self, method: str, url: httpx2.URL | str, *, content: Any = None, headers: Any = None,
@@ -102,15 +120,6 @@ def _http_client(config: BackendConfig, counters: Counter[str]) -> httpx2.AsyncC
     else:
         inner = httpx2.AsyncHTTPTransport(limits=httpx2.Limits(max_connections=connections))
     return LeanAsyncClient(transport=CountingTransport(inner, counters), timeout=DEFAULT_TIMEOUT, follow_redirects=True)
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's event loop where it is installed (about a tenth less CPU per request), else asyncio's."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
 
 
 class EndpointPool:

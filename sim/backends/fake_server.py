@@ -21,6 +21,8 @@ import time
 from collections import defaultdict, deque
 from typing import Any
 
+from sim.backends.loops import new_event_loop
+
 FAULTS = ("ok", "500", "400", "429", "timeout", "malformed", "drop", "truncated", "invalid")
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
 
@@ -105,7 +107,7 @@ class FakeOpenAIServer:
             self._thread.join()
 
     def _serve_forever(self, ready: threading.Event) -> None:
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()
         self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port))
         self.port = self._server.sockets[0].getsockname()[1]
         ready.set()

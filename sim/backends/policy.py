@@ -30,9 +30,10 @@ from agents.persona import Persona
 from agents.population import Population
 from agents.prompts import renderer_for
 from sim.backends.cache import CachedResponse, ResponseCache, canonical_json, request_key
-from sim.backends.client import EndpointPool, new_event_loop
+from sim.backends.client import EndpointPool
 from sim.backends.config import BackendConfig
 from sim.backends.errors import BackendError, BackendOutage
+from sim.backends.loops import new_event_loop
 from sim.backends.outage import OutageWatch
 from sim.backends.redact import redact_text
 from sim.backends.transport import CURRENT_TALLY, Tally
