@@ -86,6 +86,7 @@ class LeanAsyncClient(httpx2.AsyncClient):
     def __init__(self, *, transport: httpx2.AsyncBaseTransport, **kwargs: Any) -> None:
         super().__init__(transport=transport, **kwargs)
         self.direct_transport = transport
+        self._parsed: dict[str, httpx2.URL] = {}  # the few URLs requests go to, parsed once
 
     async def send(  # type: ignore[override]
         self, request: httpx2.Request, *, stream: bool = False, auth: Any = httpx2.USE_CLIENT_DEFAULT, **rest: Any
@@ -108,7 +109,14 @@ class LeanAsyncClient(httpx2.AsyncClient):
                 method, url, content=content, headers=headers, timeout=timeout, extensions=extensions, **rest
             )
         chosen = self.timeout if timeout is httpx2.USE_CLIENT_DEFAULT else httpx2.Timeout(timeout)
-        return httpx2.Request(method, url, content=content, headers=headers, extensions={"timeout": chosen.as_dict()})
+        parsed = self._parsed.get(url)  # type: ignore[call-overload]
+        if parsed is None:
+            parsed = httpx2.URL(url)
+            if len(self._parsed) < 64:
+                self._parsed[url] = parsed  # type: ignore[index]
+        return httpx2.Request(
+            method, parsed, content=content, headers=headers, extensions={"timeout": chosen.as_dict()}
+        )
 
 
 def _http_client(config: BackendConfig, counters: Counter[str]) -> httpx2.AsyncClient:
@@ -140,8 +148,10 @@ class EndpointPool:
             )
             for url in self.urls
         ]
-        # The absolute URL spares the client a relative-URL merge per request.
+        # The absolute URL spares the client a relative-URL merge per request; options given here
+        # (the client's own values) spare it copying their defaults per request.
         self.chat_urls = [f"{url.rstrip('/')}{CHAT_PATH}" for url in self.urls]
+        self._options: Any = {"max_retries": config.max_retries, "timeout": config.timeout_s, "headers": {}}
         self.slots = [asyncio.Semaphore(config.max_concurrency) for _ in self.urls]
         self.limit = config.max_concurrency
 
@@ -152,7 +162,7 @@ class EndpointPool:
         """POST one serialised chat-completion body; raises the openai client's errors after its retries."""
         async with self.slots[endpoint]:
             response: Any = await self.clients[endpoint].post(
-                self.chat_urls[endpoint], content=body, cast_to=httpx2.Response
+                self.chat_urls[endpoint], content=body, cast_to=httpx2.Response, options=self._options
             )
         return parse_completion(response.content)
 
