@@ -182,3 +182,23 @@ def test_empty_batch_and_llm_with_backend_none(tmp_path):
     config = BackendConfig(kind="vllm", model="m", base_url="http://127.0.0.1:9/v1", cache_dir=str(tmp_path))
     out, _ = decide(config, move_batch(0))
     assert len(out) == 0
+
+
+def test_batches_of_two_specs_answered_concurrently_match_one_at_a_time(fake_openai, tmp_path):
+    """The runner gathers every batch of a step on one policy: re-asks must keep their own batch's request."""
+    moves, gives = move_batch(6), give_batch(4, [3, 5, 7, 9])
+    fake_openai.inject(int(moves.seeds[2]) % 2**31, "invalid")  # re-asked with a new seed, while gives run
+    policy = LLMPolicy(backend(fake_openai, tmp_path / "together", cache=False), population(8))
+
+    async def both():
+        return await asyncio.gather(policy.adecide(moves), policy.adecide(gives))
+
+    together = asyncio.run(both())
+    asyncio.run(policy.aclose())
+    fake_openai.inject(int(moves.seeds[2]) % 2**31, "invalid")
+    alone = [decide(backend(fake_openai, tmp_path / "alone", cache=False), b)[0] for b in (moves, gives)]
+    for a, b in zip(together, alone, strict=True):
+        assert not a.missing.any() and list(a.messages) == list(b.messages)
+        for name in a.values:
+            assert a.values[name].tolist() == b.values[name].tolist()
+    assert together[0].attempts[2] == 2
