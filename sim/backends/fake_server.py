@@ -62,8 +62,9 @@ class FakeOpenAIServer:
         port: int = 0,
         hang_s: float = 30.0,
         record: bool = True,
-        max_model_len: int = 2048,
+        max_model_len: int | None = 2048,
         retry_after: str = "1",
+        tokenize: bool = True,
     ) -> None:
         self.model = model
         self.record = record
@@ -71,6 +72,7 @@ class FakeOpenAIServer:
         self.hang_s = hang_s
         self.max_model_len = max_model_len
         self.retry_after = retry_after  # the Retry-After header of injected 429s (seconds)
+        self.tokenize = tokenize  # False: no /tokenize route (like OpenAI's API); max_model_len None: none listed
         self.arrivals: list[tuple[int, float]] = []  # (seed, time.monotonic()) of every completion request
         self.default = "ok"
         self.delay_s = 0.0  # added to every answer (to hold requests in flight)
@@ -140,10 +142,12 @@ class FakeOpenAIServer:
         """Write one response; False when the connection must be dropped."""
         route = path.split("?", 1)[0].rstrip("/")
         if method == "GET" and route.endswith("/models"):
-            card = {"id": self.model, "object": "model", "max_model_len": self.max_model_len}
+            card: dict[str, Any] = {"id": self.model, "object": "model"}
+            if self.max_model_len is not None:
+                card["max_model_len"] = self.max_model_len
             self._write(writer, 200, json.dumps({"object": "list", "data": [card]}))
             return True
-        if method == "POST" and route.endswith("/tokenize"):
+        if method == "POST" and route.endswith("/tokenize") and self.tokenize:
             count = self.prompt_tokens(json.loads(raw).get("messages", []))
             self._write(writer, 200, json.dumps({"count": count, "max_model_len": self.max_model_len, "tokens": []}))
             return True
@@ -170,7 +174,7 @@ class FakeOpenAIServer:
             self._write(writer, 200, '{"id": "x", "choices": [')
             return True
         prompt = self.prompt_tokens(body.get("messages", []))
-        if prompt + int(body.get("max_tokens") or 16) > self.max_model_len:
+        if self.max_model_len is not None and prompt + int(body.get("max_tokens") or 16) > self.max_model_len:
             message = (
                 f"This model's maximum context length is {self.max_model_len} tokens. However, you requested "
                 f"{body.get('max_tokens')} output tokens and your prompt contains {prompt} input tokens."
