@@ -43,7 +43,8 @@ _SEED_MOD = 2**31  # vLLM and OpenAI take a signed 32-bit seed
 _MASK64 = (1 << 64) - 1
 # Failures after the client's own retries that a re-ask with a new seed would not cure.
 FATAL = frozenset({"timeout", "connection", "server_error", "rate_limited", "rejected", "context_length"})
-# Re-asks: an invalid reply is asked again with a new seed, a malformed body with the same request.
+# Every fallback_reason a missing decision can carry. Re-asks: an invalid reply is asked again with a
+# new seed, a malformed body with the same request; "outage": not asked before BackendOutage.
 REASONS = (*sorted(FATAL), "invalid_reply", "malformed", "outage")
 _MAX_OUTAGE_RESUMES = 3  # asks of one decision interrupted by outages before it counts as failed
 _MESSAGES_SLOT = '"messages":0'
@@ -241,8 +242,7 @@ class LLMPolicy:
         prefetched = self._cache.get_many([job.key for job in jobs]) if self._cache is not None else {}
         order = iter(range(len(jobs)))
         if self.config.mode == "replay":
-            endpoints = 1
-            limit = 64
+            endpoints, limit = 1, 1  # answers come from the cache: nothing to wait for, one worker
         else:
             pool = self._pool_for_this_loop()
             endpoints, limit = len(pool), pool.limit
