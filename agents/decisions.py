@@ -222,9 +222,11 @@ class Decisions:
     and `MISSING_VALUE` in every value column: -1 for a choice, NaN for a number, None for text.
     Scenarios decide what a missing decision means; nothing here substitutes a move.
 
-    The transcript columns are filled by the LLM policy and are None/0 for scripted answers:
-    `messages` (the chat messages as sent, JSON text), `reply` (raw text of the last attempt, None
-    when no reply arrived) and `attempts` (HTTP attempts, client retries included; 0 when cached).
+    The transcript columns are filled by the LLM policy: `messages` (the chat messages as sent,
+    JSON text), `reply` (raw text of the last attempt, None when no reply arrived) and `attempts`
+    (HTTP attempts, client retries included; 0 when cached or scripted). `messages` and `reply` are
+    None as a whole when no decision of the batch went to a model (scripted batches stay cheap),
+    else object arrays with None for the decisions that did not.
     """
 
     values: dict[str, np.ndarray]
@@ -235,8 +237,8 @@ class Decisions:
     missing: np.ndarray  # bool
     fallback_reason: np.ndarray  # object: None, or why the decision is missing
     attempts: np.ndarray  # int32
-    messages: np.ndarray  # object: JSON text of the messages as sent, or None
-    reply: np.ndarray  # object: raw reply text of the last attempt, or None
+    messages: np.ndarray | None = None  # object: JSON text of the messages as sent, or None
+    reply: np.ndarray | None = None  # object: raw reply text of the last attempt, or None
 
     def __len__(self) -> int:
         return len(self.latency_ms)
@@ -254,8 +256,6 @@ class Decisions:
             missing=np.zeros(n, bool),
             fallback_reason=np.full(n, None, dtype=object),
             attempts=np.zeros(n, np.int32),
-            messages=np.full(n, None, dtype=object),
-            reply=np.full(n, None, dtype=object),
         )
 
     @classmethod
@@ -286,5 +286,11 @@ class Decisions:
         self.missing[index] = part.missing
         self.fallback_reason[index] = part.fallback_reason
         self.attempts[index] = part.attempts
-        self.messages[index] = part.messages
-        self.reply[index] = part.reply
+        if part.messages is not None:
+            if self.messages is None:
+                self.messages = np.full(len(self), None, dtype=object)
+            self.messages[index] = part.messages
+        if part.reply is not None:
+            if self.reply is None:
+                self.reply = np.full(len(self), None, dtype=object)
+            self.reply[index] = part.reply

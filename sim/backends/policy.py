@@ -281,10 +281,9 @@ class LLMPolicy:
             out.completion_tokens[i] = answer.completion_tokens
             out.cached[i] = answer.cached
             out.attempts[i] = answer.attempts
-            if self.transcripts:
-                out.reply[i] = answer.reply
         if self.transcripts:
-            out.messages[:] = [job.messages_json for job in jobs]
+            out.messages = np.array([job.messages_json for job in jobs], dtype=object)
+            out.reply = np.array([None if a is None else a.reply for a in answers], dtype=object)
         return out
 
     # ---- one decision -----------------------------------------------------------------------

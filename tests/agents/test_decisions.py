@@ -69,6 +69,8 @@ def test_unanswered_decisions_hold_no_value_that_reads_as_a_move():
     whole.put(np.array([1, 3]), _first(out, 2))
     assert whole.missing.tolist() == [False, True, False, True]
     assert whole.values["action"].tolist() == [0, -1, 0, -1]
+    assert whole.reply.tolist() == [None, "J", None, "J"] and whole.messages[0] is None
+    assert Decisions.scripted({"action": np.zeros(2, np.int16)}).messages is None  # scripted batches carry none
 
 
 def _first(out: Decisions, k: int) -> Decisions:
@@ -76,8 +78,9 @@ def _first(out: Decisions, k: int) -> Decisions:
         values={name: column[:k] for name, column in out.values.items()},
         latency_ms=out.latency_ms[:k], prompt_tokens=out.prompt_tokens[:k],
         completion_tokens=out.completion_tokens[:k], cached=out.cached[:k], missing=out.missing[:k],
-        fallback_reason=out.fallback_reason[:k], attempts=out.attempts[:k], messages=out.messages[:k],
-        reply=out.reply[:k],
+        fallback_reason=out.fallback_reason[:k], attempts=out.attempts[:k],
+        messages=np.array(['[{"role":"user","content":"hi"}]'] * k, dtype=object),
+        reply=np.array(["J"] * k, dtype=object),
     )  # fmt: skip
 
 
