@@ -173,15 +173,17 @@ class DecisionBatch:
     """Many decisions of one kind in one step, as columns.
 
     `obs` holds scenario-defined per-decision arrays (first axis = decision); `context` holds
-    batch-wide constants (round number, payoffs). The scheduler fills `policies` (codes into the
-    run's policy names, unless the scenario set them) and `seeds` (one 64-bit seed per decision,
-    derived from the root seed and the step, so answers do not depend on sharding).
+    batch-wide constants (round number, payoffs); `bounds` holds per-decision upper limits of number
+    fields (a donor cannot give more than it has), by field name. The scheduler fills `policies`
+    (codes into the run's policy names, unless the scenario set them) and `seeds` (one 64-bit seed
+    per decision, derived from the root seed and the step, so answers do not depend on sharding).
     """
 
     spec: ActionSpec
     agent_ids: np.ndarray
     obs: dict[str, np.ndarray] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
+    bounds: dict[str, np.ndarray] = field(default_factory=dict)
     policies: np.ndarray | None = None
     seeds: np.ndarray | None = None
 
@@ -191,6 +193,9 @@ class DecisionBatch:
         for key, column in self.obs.items():
             if len(column) != n:
                 raise ValueError(f"{self.spec.name}: obs[{key!r}] has {len(column)} rows, expected {n}")
+        for key, column in self.bounds.items():
+            if self.spec.field(key).kind != "number" or len(column) != n:
+                raise ValueError(f"{self.spec.name}: bounds[{key!r}] must be a number field with {n} rows")
 
     def __len__(self) -> int:
         return len(self.agent_ids)
@@ -202,9 +207,14 @@ class DecisionBatch:
             agent_ids=self.agent_ids[index],
             obs={k: v[index] for k, v in self.obs.items()},
             context=self.context,
+            bounds={k: v[index] for k, v in self.bounds.items()},
             policies=None if self.policies is None else self.policies[index],
             seeds=None if self.seeds is None else self.seeds[index],
         )
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Decision i's observation as a dict of scalars (what a prompt is rendered from)."""
+        return {k: v[i] for k, v in self.obs.items()}
 
     def uniforms(self) -> np.ndarray:
         """One uniform draw in [0, 1) per decision, from its seed (for scripted randomness)."""

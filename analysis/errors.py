@@ -1,10 +1,11 @@
-"""The one exception family of analysis/, so callers can tell bad input from a bug."""
+"""The one exception family of analysis/, so callers can tell bad input from a bug.
+
+`AnalysisError` is defined beside the metric helpers (`scenarios.tables`), since the metrics a
+scenario declares raise it too."""
 
 from __future__ import annotations
 
-
-class AnalysisError(Exception):
-    """Bad input to analysis: a missing or foreign file, a table a metric needs but the run lacks."""
+from scenarios.tables import AnalysisError
 
 
 class MissingTableError(AnalysisError, KeyError):
@@ -12,3 +13,6 @@ class MissingTableError(AnalysisError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+__all__ = ["AnalysisError", "MissingTableError"]

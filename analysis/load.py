@@ -32,6 +32,8 @@ RUN_COLUMNS = (
     "backend_kind",
     "graph_kind",
     "population_size",
+    "converged",
+    "converged_at_step",
 )
 
 
@@ -62,6 +64,9 @@ class Run:
             "backend_kind": backend.get("kind"),
             "graph_kind": graph.get("kind"),
             "population_size": population.get("size"),
+            # how a dynamic ended (scenarios that converge say so): converged, or stopped by max_steps
+            "converged": (self.manifest.get("outcome") or {}).get("converged"),
+            "converged_at_step": (self.manifest.get("outcome") or {}).get("converged_at_step"),
         }
         params = config.get("scenario") if isinstance(config.get("scenario"), dict) else {}
         for key, value in _flatten(params).items():
@@ -137,6 +142,12 @@ class RunSet:
 
     def __len__(self) -> int:
         return len(self.runs_by_id)
+
+    def metric(self, name: str) -> pl.DataFrame:
+        """A metric the runs' scenario registers (see `analysis.metrics`), one row per run (and x, hue)."""
+        from analysis.metrics import metric
+
+        return metric(self, name)
 
     def __iter__(self) -> Iterator[Run]:
         return iter(self.runs_by_id[r] for r in self.run_ids)

@@ -1,10 +1,7 @@
-"""Opinion dynamics (value diffusion): clusters, polarization and time to consensus.
-
-Input is a long table of positions: run_id, step, agent, (dimension,) value. The cluster rule is the
-one the bounded-confidence scenario uses (sorted positions split where neighbours are more than
-`gap` apart; groups holding at least `min_share` of the agents count), re-implemented here because
-analysis reads only recorded data. All functions return one row per run and group.
-"""
+"""Opinion dynamics measures (deffuant, hegselmann_krause, value_debate): clusters, polarization and
+time to consensus. They are declared with those scenarios; here for notebooks and the report, with
+`consensus_summary`, which summarises time to consensus over seeds without dropping the runs that
+never converged."""
 
 from __future__ import annotations
 
@@ -12,106 +9,46 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from analysis.frames import Frame, columns, keys, lazy, require
+from analysis.stats import over_seeds, share_over_seeds
+from scenarios.opinion_dynamics import GAP, MIN_SHARE, cluster_counts, polarization, time_to_consensus
+from scenarios.tables import columns, require
 
-GAP = 0.01
-MIN_SHARE = 0.01  # SCIENCE.md counts clusters holding >= 1% of agents
+__all__ = ["GAP", "MIN_SHARE", "cluster_counts", "consensus_summary", "polarization", "time_to_consensus"]
 
 
-def _groups(frame: Frame, by: Sequence[str], dimension: str) -> list[str]:
-    group = keys(by)
-    if dimension in columns(frame) and dimension not in group:
+def consensus_summary(
+    ttc: pl.DataFrame, by: Sequence[str] = (), *, dimension: str = "dimension", level: float = 0.95
+) -> pl.DataFrame:
+    """Over seeds, from `time_to_consensus`: how many runs reached consensus, and how fast those did.
+
+    Every run counts: `n_runs` is all of them, `n_reached` those that converged, and `share_reached`
+    has a Wilson interval (share_low, share_high), honest even when all or none converged. The steps
+    (`steps_mean`, Student-t `steps_low`/`steps_high`) are a mean over the converged runs only: read
+    them with the share beside them. Groups by `by` (and the dimension, when the table has one).
+    Columns: *by, [dimension], n_runs, n_reached, share_reached, share_low, share_high, steps_mean,
+    steps_low, steps_high.
+    """
+    group = [b for b in by if b != "run_id"]
+    if dimension in columns(ttc) and dimension not in group:
         group.append(dimension)
-    return group
-
-
-def cluster_counts(
-    states: Frame,
-    by: Sequence[str] = ("step",),
-    *,
-    value: str = "value",
-    dimension: str = "dimension",
-    gap: float = GAP,
-    min_share: float = MIN_SHARE,
-) -> pl.DataFrame:
-    """Number of opinion clusters per run, `by` group (and dimension when the table has one).
-
-    Columns: run_id, *by, [dimension], clusters, n (agents).
-    """
-    group = _groups(states, by, dimension)
-    require(states, [*group, value], "cluster_counts")
-    sizes = (
-        lazy(states)
-        .filter(pl.col(value).is_not_null())
-        .sort([*group, value])
-        .with_columns((pl.col(value).diff().over(group) > gap).fill_null(False).cum_sum().over(group).alias("_cluster"))
-        .group_by([*group, "_cluster"])
-        .agg(pl.len().alias("size"))
-        .with_columns(pl.col("size").sum().over(group).alias("n"))
+    require(ttc, ["run_id", *group, "steps_to_consensus", "reached"], "consensus_summary")
+    shares = share_over_seeds(ttc, "reached", by=group, level=level).rename(
+        {"share": "share_reached", "low": "share_low", "high": "share_high", "successes": "n_reached"}
     )
-    return (
-        sizes.group_by(group)
-        .agg(
-            (pl.col("size") >= min_share * pl.col("n")).sum().cast(pl.Int64).alias("clusters"),
-            pl.col("n").first().cast(pl.Int64),
-        )
-        .sort(group)
-        .collect()
+    converged = ttc.filter(pl.col("reached")).with_columns(pl.col("steps_to_consensus").cast(pl.Float64))
+    steps = (
+        over_seeds(converged, "steps_to_consensus", by=group, level=level)
+        .rename({"mean": "steps_mean", "low": "steps_low", "high": "steps_high"})
+        .drop("n_runs")
     )
-
-
-def polarization(
-    states: Frame, by: Sequence[str] = ("step",), *, value: str = "value", dimension: str = "dimension"
-) -> pl.DataFrame:
-    """Spread and bimodality of positions per run, `by` group (and dimension).
-
-    variance: population variance (ddof 0: the agents are the whole population, not a sample).
-    bimodality: Sarle's coefficient from population moments, (m2³ + m3²) / (m2·m4) = (skew² + 1) /
-    kurtosis: 1 for any two-point split, 5/9 for a uniform spread, 1/3 for a normal; NaN when all agree.
-    Columns: run_id, *by, [dimension], variance, bimodality, n.
-    """
-    group = _groups(states, by, dimension)
-    require(states, [*group, value], "polarization")
-    x = pl.col(value).cast(pl.Float64)
-    dev = x - x.mean()
-    m2, m3, m4 = (dev**2).mean(), (dev**3).mean(), (dev**4).mean()
-    return (
-        lazy(states)
-        .filter(pl.col(value).is_not_null())
-        .group_by(group)
-        .agg(
-            m2.alias("variance"),
-            pl.when(m4 > 0).then((m2**3 + m3**2) / (m2 * m4)).otherwise(float("nan")).alias("bimodality"),
-            pl.len().cast(pl.Int64).alias("n"),
-        )
-        .sort(group)
-        .collect()
-    )
-
-
-def time_to_consensus(
-    states: Frame,
-    *,
-    step: str = "step",
-    value: str = "value",
-    dimension: str = "dimension",
-    gap: float = GAP,
-    min_share: float = MIN_SHARE,
-) -> pl.DataFrame:
-    """First step from which a run holds one cluster and keeps holding one at every later step.
-
-    Per run (and dimension). `steps_to_consensus` is null when the run never settles into consensus,
-    so such runs drop out of `over_seeds`; `reached` says which did.
-    Columns: run_id, [dimension], steps_to_consensus, reached.
-    """
-    counts = cluster_counts(states, by=(step,), value=value, dimension=dimension, gap=gap, min_share=min_share)
-    group = [c for c in ("run_id", dimension) if c in counts.columns]
-    # Scan from the last step backwards: consensus holds from s on iff every count at >= s is 1.
-    return (
-        counts.sort([*group, step])
-        .with_columns((pl.col("clusters") == 1).reverse().cum_min().reverse().over(group).alias("_settled"))
-        .group_by(group)
-        .agg(pl.col(step).filter(pl.col("_settled")).min().alias("steps_to_consensus"))
-        .with_columns(pl.col("steps_to_consensus").is_not_null().alias("reached"))
-        .sort(group)
-    )
+    if group:
+        joined = shares.join(steps, on=group, how="left", nulls_equal=True)
+    else:
+        joined = pl.concat([shares, steps], how="horizontal")
+    steps_columns = ["steps_mean", "steps_low", "steps_high"]
+    out = joined.select(
+        *group, "n_runs", "n_reached", "share_reached", "share_low", "share_high",
+        # no converged run, no steps: null whether or not the group had any row to average
+        *[pl.when(pl.col("n_reached") > 0).then(pl.col(c)).alias(c) for c in steps_columns],
+    )  # fmt: skip
+    return out.sort(group) if group else out

@@ -2,7 +2,7 @@
 
 Figures are built with the object API (`matplotlib.figure.Figure`, rendered by Agg), never pyplot:
 no global figure state, nothing opens a window, and the same call works in a script, a test, the
-HTML report and a notebook (`display(fig)`). Lines are means over runs with a shaded bootstrap
+HTML report and a notebook (`display(fig)`). Lines are means over runs with a shaded Student-t
 interval over seeds when the frame holds several runs.
 
 The social graph's edges are not in the Parquet records, so `plot_network` takes them as an
@@ -27,9 +27,9 @@ from matplotlib.ticker import MaxNLocator
 from analysis.cooperation import cooperation_rate, strategy_shares, tournament_ranking
 from analysis.donations import donation_fraction, donation_trend
 from analysis.errors import AnalysisError
-from analysis.frames import Frame, columns, lazy, require
 from analysis.opinions import cluster_counts, polarization
 from analysis.stats import hold_last, over_seeds
+from scenarios.tables import Frame, columns, lazy, require
 
 FIGSIZE = (7.0, 4.0)
 
@@ -66,7 +66,7 @@ def line_with_band(ax: Any, summary: pl.DataFrame, x: str, hue: str | None = Non
 def _title_runs(ax: Any, frame: Frame, title: str) -> None:
     n = lazy(frame).select(pl.col("run_id").n_unique()).collect().item()
     ax.set_title(
-        f"{title} ({n} run{'s' if n != 1 else ''}{', 95% bootstrap CI over seeds' if n > 1 else ''})",
+        f"{title} ({n} run{'s' if n != 1 else ''}{', 95% t interval over seeds' if n > 1 else ''})",
         fontsize=10,
     )
 
@@ -85,18 +85,24 @@ def plot_cooperation(interactions: Frame, x: str = "round", hue: str | None = "p
     return fig
 
 
-def plot_ranking(interactions: Frame) -> Figure:
-    """IPD tournament: mean match score per policy, best first, with the interval over seeds."""
-    summary = over_seeds(tournament_ranking(interactions), "score", by=["policy"]).sort("mean")
+def plot_bars(per_run: pl.DataFrame, value: str, hue: str, xlabel: str | None = None, title: str = "") -> Figure:
+    """A per-run metric per group (e.g. policy), best first, with its interval over seeds."""
+    summary = over_seeds(per_run, value, by=[hue]).sort("mean")
     fig, ax = new_figure(figsize=(7.0, 0.35 * summary.height + 1.5))
     y = np.arange(summary.height)
     mean = summary["mean"].to_numpy()
     err = np.vstack([mean - summary["low"].to_numpy(), summary["high"].to_numpy() - mean])
     ax.barh(y, mean, xerr=None if np.isnan(err).all() else err, color="tab:blue", alpha=0.8)
-    ax.set_yticks(y, summary["policy"].to_list(), fontsize=8)
-    ax.set_xlabel("mean total payoff per match")
-    _title_runs(ax, interactions, "Tournament ranking")
+    ax.set_yticks(y, [str(v) for v in summary[hue].to_list()], fontsize=8)
+    ax.set_xlabel(xlabel or value)
+    _title_runs(ax, per_run, title or value)
     return fig
+
+
+def plot_ranking(interactions: Frame) -> Figure:
+    """IPD tournament: mean match score per policy, best first, with the interval over seeds."""
+    return plot_bars(tournament_ranking(interactions), "score", "policy", "mean total payoff per match",
+                     "Tournament ranking")  # fmt: skip
 
 
 def plot_donations(interactions: Frame) -> Figure:
@@ -119,17 +125,16 @@ def plot_donations(interactions: Frame) -> Figure:
     return fig
 
 
-def plot_strategy_shares(frame: Frame, x: str = "generation", column: str = "policy") -> Figure:
-    """Stacked shares of each strategy per generation: the mean over the runs that reached that
-    generation (a shorter, failed run does not thin out the later generations)."""
-    shares = strategy_shares(frame, by=x, column=column)
+def plot_shares(shares: pl.DataFrame, x: str, hue: str, value: str = "share", title: str = "Strategy shares") -> Figure:
+    """Stacked shares of each `hue` value over x: the mean over the runs that reached that x (a
+    shorter, failed run does not thin out the later generations). `shares`: one row per run, x, hue."""
     runs_at = shares.group_by(x).agg(pl.col("run_id").n_unique().alias("runs"))
     table = (
-        shares.group_by([x, column])
-        .agg(pl.col("share").sum())
+        shares.group_by([x, hue])
+        .agg(pl.col(value).sum())
         .join(runs_at, on=x)
-        .with_columns(pl.col("share") / pl.col("runs"))
-        .pivot(on=column, index=x, values="share")
+        .with_columns(pl.col(value) / pl.col("runs"))
+        .pivot(on=hue, index=x, values=value)
         .fill_null(0.0)
         .sort(x)
     )
@@ -139,8 +144,13 @@ def plot_strategy_shares(frame: Frame, x: str = "generation", column: str = "pol
     ax.set(xlabel=x, ylabel="share of agents", ylim=(0, 1))
     integer_ticks(ax)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    _title_runs(ax, frame, "Strategy shares")
+    _title_runs(ax, shares, title)
     return fig
+
+
+def plot_strategy_shares(frame: Frame, x: str = "generation", column: str = "policy") -> Figure:
+    """Stacked shares of each strategy per generation (see `plot_shares`)."""
+    return plot_shares(strategy_shares(frame, by=x, column=column), x, column)
 
 
 def plot_series(
@@ -257,19 +267,19 @@ def edges_from_config(
 ) -> np.ndarray | None:
     """Edges of a run's graph, else None.
 
-    `run_dir/graph.parquet` (written by every run) is read when given; otherwise they are rebuilt
-    where that is exact without the engine: complete graphs (only up to `max_complete` agents: a
-    drawing of more is a solid blob) and edgelist files still on disk.
+    Complete graphs are rebuilt (only up to `max_complete` agents: a drawing of more is a solid blob;
+    their graph.parquet holds no rows, only `socsim.graph: complete` in its metadata); otherwise
+    `run_dir/graph.parquet` (written by every run) is read when given, else edgelist files still on disk.
     """
     graph = (manifest.get("config") or {}).get("graph") or {}
     n = agents.height
-    if graph.get("kind") == "complete" and n > max_complete:
-        return None
-    if run_dir is not None and (Path(run_dir) / "graph.parquet").is_file():
-        return pl.read_parquet(Path(run_dir) / "graph.parquet").select("source", "target").to_numpy()
-    if graph.get("kind") == "complete":
+    if graph.get("kind") == "complete":  # recorded without edges (it is implicit): rebuilt when small
+        if n > max_complete:
+            return None
         u, v = np.triu_indices(n, k=1)
         return np.stack([u, v], axis=1)
+    if run_dir is not None and (Path(run_dir) / "graph.parquet").is_file():
+        return pl.read_parquet(Path(run_dir) / "graph.parquet").select("source", "target").to_numpy()
     if graph.get("kind") == "edgelist" and graph.get("path") and Path(graph["path"]).is_file():
         if "id" not in agents.columns:
             return None

@@ -4,8 +4,9 @@ Self-contained so it can be mailed or archived with the data: figures are inline
 there is no script, stylesheet link or font to fetch. Everything taken from the run (manifest,
 model replies, agent names) is HTML-escaped: agent text is untrusted input.
 
-Sections are chosen by what the run recorded, not by scenario name, so a new scenario with the
-usual columns gets the matching figures; a section whose columns are missing says so and is skipped.
+Sections come from what each run's scenario registers (its `metrics`, read through the scenario
+registry from the name in the manifest), so an installed out-of-tree scenario gets its figures too;
+a metric that cannot be computed for these runs says why and is skipped.
 """
 
 from __future__ import annotations
@@ -16,27 +17,19 @@ import html
 import math
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import polars as pl
 from matplotlib.figure import Figure
 
 from analysis import plots
-from analysis.cooperation import mean_payoff_by_strategy, tournament_ranking
-from analysis.donations import (
-    donation_fraction,
-    donation_trend,
-    final_round,
-    reputation_columns,
-    reputation_dynamics,
-    resource_gini,
-    strategy_labels,
-)
 from analysis.errors import AnalysisError
-from analysis.frames import columns
 from analysis.load import RunSet, load
-from analysis.opinions import cluster_counts, time_to_consensus
-from analysis.stats import over_seeds
+from analysis.metrics import scenario_of
+from analysis.stats import hold_last, over_seeds
+from scenarios.base import Metric
+from scenarios.tables import columns
 
 SAMPLE_EXCHANGES = 12
 TEXT_COLUMNS = ("message", "justification", "reply", "text", "strategy", "trace")
@@ -128,15 +121,48 @@ def build_report(path: str | Path) -> str:
 
 
 def scenario_sections(page: Page, runs: RunSet) -> None:
-    """The figures that fit what these runs recorded (chosen by columns, not by scenario name)."""
-    have = set(runs.tables)
-    inter_cols = set(columns(runs.interactions)) if "interactions" in have else set()
-    if {"action", "payoff_actor", "match_id"} <= inter_cols:
-        repeated_games(page, runs)
-    if {"action", "fraction"} <= inter_cols:
-        donor_game(page, runs)
-    if "states" in have and "value" in columns(runs.states):
-        opinions(page, runs)
+    """The registered metrics of each scenario these runs ran, then the views its declared tables allow."""
+    for name in runs.scenarios:
+        subset = runs.subset(runs.runs.filter(pl.col("scenario") == name)["run_id"].to_list())
+        try:
+            scenario = scenario_of(name)
+        except AnalysisError as exc:
+            page.text(str(exc), css="note")
+            continue
+        for metric in scenario.metrics:
+            page.section(metric.description[:1].upper() + metric.description[1:], _metric_view(page, subset, metric))
+        states = scenario.tables.get("states", {})
+        if {"agent_id", "value"} <= set(states):
+            opinion_views(page, subset)
+        if "strategy" in scenario.tables.get("strategies", {}):
+            page.section("Strategies written by language-model agents", partial(written_strategies, page, subset))
+
+
+def _metric_view(page: Page, runs: RunSet, metric: Metric) -> Callable[[], None]:
+    """A metric averaged over seeds: a line over x, bars per group, stacked shares, or a table."""
+
+    def draw() -> None:
+        values = metric.compute(runs)
+        by = [c for c in (metric.x, metric.hue) if c]
+        if metric.hold and metric.x:
+            values = hold_last(values, x=metric.x, by=[metric.hue] if metric.hue else [])
+        if metric.plot == "line" and metric.x:
+            page.figure(
+                plots.plot_series(values, metric.name, x=metric.x, hue=metric.hue, title=metric.name), metric.name
+            )
+        elif metric.plot == "bars" and metric.hue:
+            page.figure(plots.plot_bars(values, metric.name, metric.hue, title=metric.name), metric.name)
+        elif metric.plot == "shares" and metric.x and metric.hue:
+            page.figure(plots.plot_shares(values, metric.x, metric.hue, value=metric.name), metric.name)
+            return
+        summary = over_seeds(values, metric.name, by=by)
+        if "reached" in values.columns:  # runs that never got there are counted, not silently dropped
+            reached = values.group_by(by or pl.lit(0)).agg(pl.col("reached").mean().alias("share reached"))
+            summary = summary.join(reached, on=by, how="left") if by else summary.with_columns(reached["share reached"])
+        if metric.plot in ("bars", "table") or not metric.x:
+            page.table(summary.sort("mean", descending=True) if metric.plot == "bars" else summary)
+
+    return draw
 
 
 def overview(page: Page, runs: RunSet) -> None:
@@ -159,95 +185,12 @@ def _scalar(value: object) -> bool:
     return not isinstance(value, (dict, list))
 
 
-def repeated_games(page: Page, runs: RunSet) -> None:
-    inter = runs.interactions
-
-    def cooperation() -> None:
-        page.figure(plots.plot_cooperation(inter, x="round", hue="policy"), "cooperation over rounds")
-
-    def ranking() -> None:
-        page.figure(plots.plot_ranking(inter), "tournament ranking")
-        ranked = over_seeds(tournament_ranking(inter), "score", by=["policy"]).sort("mean", descending=True)
-        page.table(ranked.rename({"mean": "mean match score"}))
-        page.text("Mean payoff per decision, by strategy:")
-        page.table(over_seeds(mean_payoff_by_strategy(inter), "payoff", by=["policy"]).sort("mean", descending=True))
-
-    page.section("Cooperation over rounds", cooperation)
-    page.section("Tournament", ranking)
-
-
-def donor_game(page: Page, runs: RunSet) -> None:
-    inter = runs.interactions
-
-    def donations() -> None:
-        page.figure(plots.plot_donations(inter), "donations per generation")
-        page.text("Trend of the mean donation (least-squares slope per generation):")
-        page.table(over_seeds(donation_trend(donation_fraction(inter)), "slope"))
-        page.figure(plots.plot_cooperation(inter, x="generation", hue="policy"), "cooperation per generation")
-
-    def shares() -> None:
-        page.figure(
-            plots.plot_strategy_shares(strategy_labels(runs.strategies), column="strategy_kind"),
-            "strategy shares",
-        )
-        written = runs.strategies.filter(pl.col("policy") == "llm").select(
-            "run_id", "generation", "agent_id", "strategy", "final_resources", "survived"
-        )
-        sample = written.head(SAMPLE_EXCHANGES).collect()
-        if sample.height:
-            page.text("Strategies written by language-model agents:")
-            page.table(sample)
-
-    def inequality() -> None:
-        states = runs.states
-        gini = resource_gini(final_round(states), by=["generation"])
-        page.figure(
-            plots.plot_series(gini, "gini", x="generation", title="Inequality of final resources (Gini)"),
-            "gini",
-        )
-        norms = reputation_columns(states)
-        if norms:
-            per_run = reputation_dynamics(states, by=["step"], reputation=norms)
-            long = per_run.unpivot(index=["run_id", "step"], on=norms, variable_name="norm", value_name="good")
-            fig = plots.plot_series(
-                long,
-                "good",
-                x="step",
-                hue="norm",
-                ylabel="share in good standing",
-                title="Reputation dynamics",
-            )
-            page.figure(fig, "reputation")
-
-    page.section("Donations", donations)
-    if runs.has("strategies"):
-        page.section("Strategies", shares)
-    if runs.has("states"):
-        page.section("Inequality and reputation", inequality)
-
-
-def opinions(page: Page, runs: RunSet) -> None:
+def opinion_views(page: Page, runs: RunSet) -> None:
+    """Positions per agent over steps: trajectories of one run, and the network coloured by final value."""
     states = runs.states
 
     def trajectories() -> None:
         page.figure(plots.plot_opinions(states), "opinion trajectories")
-
-    def clusters() -> None:
-        page.figure(plots.plot_clusters(states), "cluster count")
-        page.figure(plots.plot_polarization(states, "variance"), "variance")
-        page.figure(plots.plot_polarization(states, "bimodality"), "bimodality")
-        last = cluster_counts(states).filter(pl.col("step") == pl.col("step").max().over("run_id"))
-        by = ["dimension"] if "dimension" in last.columns else []
-        page.text("Final cluster count (groups holding at least 1% of agents):")
-        page.table(over_seeds(last, "clusters", by=by))
-        ttc = time_to_consensus(states).with_columns(pl.col("steps_to_consensus").cast(pl.Float64))
-        page.text("Steps to consensus (runs that never settle into one cluster are left out of the mean):")
-        summary = over_seeds(ttc, "steps_to_consensus", by=by)
-        if by:
-            reached = ttc.group_by(by).agg(pl.col("reached").mean().alias("share reached"))
-            page.table(summary.join(reached, on=by, how="left"))
-        else:
-            page.table(summary.with_columns(pl.lit(ttc["reached"].mean()).alias("share reached")))
 
     def network() -> None:
         run = next(iter(runs))
@@ -265,8 +208,18 @@ def opinions(page: Page, runs: RunSet) -> None:
         page.figure(plots.plot_network(final, edges), "network coloured by final value")
 
     page.section("Opinion trajectories", trajectories)
-    page.section("Clusters and polarization", clusters)
     page.section("Network", network)
+
+
+def written_strategies(page: Page, runs: RunSet) -> None:
+    written = runs.strategies.filter(pl.col("policy").str.starts_with("llm")).select(
+        "run_id", "generation", "agent_id", "strategy", "final_resources", "survived"
+    )
+    sample = written.head(SAMPLE_EXCHANGES).collect()
+    if sample.height:
+        page.table(sample)
+    else:
+        page.text("No strategy was written by a language model (scripted agents only).", css="note")
 
 
 def exchanges(page: Page, runs: RunSet) -> None:
@@ -275,7 +228,10 @@ def exchanges(page: Page, runs: RunSet) -> None:
     if not runs.has("interactions") or "policy" not in columns(runs.interactions):
         page.text("No interactions with a policy column recorded.", css="note")
         return
-    llm = runs.interactions.filter(pl.col("policy") == "llm")
+    llm = runs.interactions.filter(pl.col("backend") != "scripted") if "backend" in columns(runs.interactions) else None
+    if llm is None:
+        page.text("No interactions with a backend column recorded.", css="note")
+        return
     have = columns(runs.interactions)
     keep = [
         c

@@ -3,9 +3,8 @@ timing each part: pairing + observations (plan), the strategies (decide), and pa
 and the round's table rows (resolve); then a last round with a generation's end (selection,
 inheritance, the strategies table, a new game).
 
-The scenario's own functions are called directly: a complete graph over a million agents has
-5 x 10^11 edges, so the engine's graph builder cannot hand one over, and the donor game does not
-need it (pairing on a complete graph is a schedule). `--graph ring` times the sparse-graph pairing.
+The scenario's own functions are called directly, on an implicit complete graph (no edges stored:
+pairing on a complete graph is a schedule). `--graph ring` times the sparse-graph pairing.
 
     /work/venv/bin/python benchmarks/bench_donor_game.py [--agents 1000000] [--graph complete|ring]
 """
@@ -19,8 +18,8 @@ import numpy as np
 import polars as pl
 
 from agents.decisions import Decisions
+from agents.graph import SocialGraph
 from agents.population import Population
-from scenarios.base import SocialGraph
 from scenarios.donor_game import DonorGame, DonorGameConfig
 
 
@@ -38,16 +37,17 @@ def main() -> None:
     args = parser.parse_args()
     n = args.agents
     scenario = DonorGame(DonorGameConfig(agents_per_generation=None, rounds=2, generations=1))
-    universe = (*sorted(scenario.policies()), "llm")
+    universe = (*sorted(scenario.strategies()), "llm")
     rng = np.random.default_rng(1)
     codes = rng.integers(0, len(universe) - 1, n).astype(np.int16)  # the five scripted strategies
     population = Population(pl.DataFrame({"id": np.arange(n)}), universe, codes)
-    graph = ring(n) if args.graph == "ring" else None
+    graph = ring(n) if args.graph == "ring" else SocialGraph.complete_graph(n)  # implicit: no edges stored
 
     t0 = time.perf_counter()
-    world = scenario.init(population, graph, rng)
+    scenario.bind(population, graph)
+    world = scenario.init(rng)
     print(f"donor game, {n:,} agents, {args.graph} graph (init {time.perf_counter() - t0:.3f} s)")
-    policies = scenario.policies()
+    policies = scenario.strategies()
     for label in ("round 1", "round 2 + generation end"):
         timings: dict[str, float] = {}
         t0 = time.perf_counter()

@@ -35,8 +35,8 @@ import numpy as np
 
 from agents.decisions import DecisionBatch
 from agents.population import Population, SamplerConfig, sample_personas
-from agents.prompts import renderer_for
-from scenarios.ipd import MOVE_SPEC, IPDConfig
+from agents.prompts import Prompter
+from scenarios.ipd import MOVE_SPEC, IPDConfig, IteratedGame
 from sim.backends.config import BackendConfig, socsim_cache_root
 from sim.backends.policy import LLMPolicy, attempt_seed
 
@@ -59,8 +59,13 @@ def ipd_batch(n: int, rounds_played: int = 5, seed: int = 0) -> tuple[DecisionBa
     return batch, Population(personas, ("llm",), np.zeros(n, np.int16))
 
 
+def prompter(population: Population) -> Prompter:
+    game = IteratedGame(IPDConfig())
+    return Prompter(game, game.templates(), population.personas)
+
+
 def through_policy(config: BackendConfig, batch: DecisionBatch, population: Population, transcripts: bool) -> Rate:
-    policy = LLMPolicy(config, population, transcripts=transcripts)
+    policy = LLMPolicy(config, prompter(population), transcripts=transcripts)
     try:
         policy.decide(ipd_batch(64, seed=1)[0])  # connections, imports
         start, cpu = time.perf_counter(), time.process_time()
@@ -78,15 +83,12 @@ def bare_loop(config: BackendConfig, batch: DecisionBatch, population: Populatio
     SDK's default client, under a semaphore of the same concurrency."""
     from openai import AsyncOpenAI
 
-    render = renderer_for(batch.spec.name)
-    requests = []
-    for i in range(len(batch)):
-        seed = int(batch.seeds[i])  # type: ignore[index]
-        messages = render(population.persona(i), {k: v[i] for k, v in batch.obs.items()}, batch.context, batch.spec,
-                          seed)  # fmt: skip
-        choice = {"structured_outputs": {"choice": ["J", "F"]}}
-        requests.append({"model": config.model, "messages": messages, "temperature": 0.0, "max_tokens": 2,
-                         "seed": attempt_seed(seed, 0), "extra_body": choice})  # fmt: skip
+    choice = {"structured_outputs": {"choice": ["J", "F"]}}
+    requests = [
+        {"model": config.model, "messages": messages, "temperature": 0.0, "max_tokens": 2,
+         "seed": attempt_seed(int(seed), 0), "extra_body": choice}
+        for messages, seed in zip(prompter(population).batch(batch), batch.seeds, strict=True)
+    ]  # fmt: skip
 
     async def main() -> Rate:
         client = AsyncOpenAI(base_url=config.base_url, api_key="EMPTY", max_retries=config.max_retries)

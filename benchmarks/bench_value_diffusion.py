@@ -16,8 +16,8 @@ from collections.abc import Callable
 import networkx as nx
 import numpy as np
 
+from agents.graph import SocialGraph
 from scenarios import bounded_confidence as bc
-from scenarios.base import SocialGraph
 
 
 def graphs(n: int, degree: int, seed: int) -> dict[str, SocialGraph]:

@@ -1,25 +1,28 @@
-"""Scenarios: one module per game or dynamic, pure seeded functions, plus their default Hydra YAML."""
+"""Scenarios: one module per game or dynamic (config, world, rules, specs, prompts, strategies, tables,
+metrics) with its YAML beside it. Installed scenarios are found through entry points
+(`scenarios.registry`); the interfaces are in `scenarios.base`.
+
+Attributes load on first use, so `scenarios.tables` (what analysis needs to read records) stays light."""
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
-from scenarios.base import Scenario, ScenarioConfig, SocialGraph, StepResult
-
-# name -> "module:Class". One line per scenario; modules are imported on first use.
-REGISTRY: dict[str, str] = {
-    "ipd": "scenarios.ipd:IteratedGame",
-    "donor_game": "scenarios.donor_game:DonorGame",
-    "value_diffusion": "scenarios.value_diffusion:ValueDiffusion",
+_EXPORTS = {
+    "BaseScenario": "scenarios.base",
+    "Metric": "scenarios.base",
+    "ScenarioConfig": "scenarios.base",
+    "ScriptedPolicy": "scenarios.base",
+    "StepResult": "scenarios.base",
+    "World": "scenarios.world",
+    "names": "scenarios.registry",
+    "scenario_class": "scenarios.registry",
 }
+__all__ = sorted(_EXPORTS)
 
 
-def scenario_class(name: str) -> type[Scenario]:
-    try:
-        module, cls = REGISTRY[name].split(":")
-    except KeyError:
-        raise KeyError(f"unknown scenario {name!r}; known: {sorted(REGISTRY)}") from None
-    return getattr(importlib.import_module(module), cls)
-
-
-__all__ = ["REGISTRY", "Scenario", "ScenarioConfig", "SocialGraph", "StepResult", "scenario_class"]
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'scenarios' has no attribute {name!r}")

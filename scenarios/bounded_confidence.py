@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scenarios.base import SocialGraph
+from agents.graph import SocialGraph
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def random_matching(graph: SocialGraph, rng: np.random.Generator) -> tuple[np.nd
     regular graph about n/4 pairs survive. An agent meets at most one partner per matching.
     """
     n = graph.n
-    if n < 2 or len(graph.edges) == 0:
+    if n < 2 or graph.n_edges == 0:
         empty = np.empty(0, np.int64)
         return empty, empty
     if graph.is_complete:
@@ -57,6 +57,17 @@ def random_matching(graph: SocialGraph, rng: np.random.Generator) -> tuple[np.nd
     np.minimum.at(first_draw, draws[:, 1], k)
     keep = (first_draw[draws[:, 0]] == k) & (first_draw[draws[:, 1]] == k)
     return draws[keep, 0].copy(), draws[keep, 1].copy()
+
+
+def deffuant_move(
+    x: np.ndarray, other: np.ndarray, eps: np.ndarray, mu: float, movable: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Deffuant rule from one side: x moves mu of the way towards `other` where |other - x| < eps
+    (and the agent is movable). Returns (new positions, heard)."""
+    diff = other - x
+    heard = np.abs(diff) < eps
+    moves = heard if movable is None else heard & movable
+    return x + mu * diff * moves, heard
 
 
 def deffuant_pairs(
@@ -73,17 +84,12 @@ def deffuant_pairs(
     towards u when also < eps_v); both moves use the positions from before the meeting.
     """
     before_u, before_v = x[u], x[v]
-    diff = before_v - before_u
-    dist = np.abs(diff)
-    u_heard_v = dist < eps[u, None]
-    v_heard_u = dist < eps[v, None]
-    if movable is not None:
-        u_moves = u_heard_v & movable[u, None]
-        v_moves = v_heard_u & movable[v, None]
-    else:
-        u_moves, v_moves = u_heard_v, v_heard_u
-    after_u = before_u + mu * diff * u_moves
-    after_v = before_v - mu * diff * v_moves
+    after_u, u_heard_v = deffuant_move(
+        before_u, before_v, eps[u, None], mu, None if movable is None else movable[u, None]
+    )
+    after_v, v_heard_u = deffuant_move(
+        before_v, before_u, eps[v, None], mu, None if movable is None else movable[v, None]
+    )
     x[u] = after_u
     x[v] = after_v
     return PairUpdate(u, v, u_heard_v, v_heard_u, before_u, before_v, after_u, after_v)
@@ -108,7 +114,7 @@ def deffuant_step(
 
 def directed_edges(graph: SocialGraph) -> tuple[np.ndarray, np.ndarray]:
     """(listener, speaker) for every directed edge, in CSR order."""
-    return np.repeat(np.arange(graph.n), graph.degree), graph.indices
+    return graph.directed()
 
 
 def hk_step(
@@ -204,7 +210,7 @@ def interacting_spread(
     confidence. This is the early-stopping test; `strict` matches Deffuant's "< eps" against
     Hegselmann–Krause's "<= eps".
     """
-    if graph.n < 2 or len(graph.edges) == 0:
+    if graph.n < 2 or graph.n_edges == 0:
         return 0.0
     worst = 0.0
     if graph.is_complete:
@@ -242,7 +248,8 @@ def cluster_sizes(values: np.ndarray, gap: float = 0.01) -> np.ndarray:
 
 
 def count_clusters(values: np.ndarray, gap: float = 0.01, min_share: float = 0.01) -> int:
-    """Number of groups holding at least `min_share` of the agents (SCIENCE.md counts ≥ 1%)."""
+    """Number of groups holding at least `min_share` of the agents (1% by default, as in the
+    literature's cluster counts for N = 1000)."""
     sizes = cluster_sizes(values, gap)
     n = sizes.sum()
     return int((sizes >= min_share * n).sum()) if n else 0

@@ -1,4 +1,4 @@
-"""Donor game with cultural evolution of strategies (Vallinder & Hughes 2024; SCIENCE.md §1).
+"""Donor game with cultural evolution of strategies (Vallinder & Hughes 2024).
 
 Every agent slot (`population.size` of them, = `agents_per_generation`) plays each generation's game
 of `rounds` rounds, starting with `initial_resources`. In each round half of the agents give: a
@@ -11,13 +11,13 @@ With probability q (`observation_probability`) a donor sees the recipient's trac
 recipient did when it last gave, what that agent's recipient did before, ... `trace_depth` links)
 and its public binary reputations (image scoring, simple standing, stern judging; a donation of
 more than 0 counts as cooperation, a refusal or a punishment as defection). Reputations and traces
-start afresh with each generation's game.
+start afresh with each generation's game. Round mechanics: `scenarios/donor_rules.py`.
 
 After the last round, the top `survivor_fraction` by final resources survive (ties at random) and
-keep their strategies; the other slots get new agents. A new scripted agent copies a scripted
-survivor's strategy, mutated with `mutation_rate` into another scripted strategy the run started
-with. A new LLM agent writes its own strategy after seeing the survivors' strategies and scores.
-A slot stays scripted or LLM for the whole run; its persona stays too.
+keep their strategies; the other slots get new agents (`scenarios/cultural_evolution.py`). A new
+scripted agent copies a scripted survivor's strategy, mutated with `mutation_rate` into another
+scripted strategy the run started with. A new LLM agent writes its own strategy after seeing the
+survivors' strategies and scores. A slot stays scripted or LLM for the whole run; its persona stays too.
 
 Steps: a generation is `rounds` steps (one per round) plus, when any slot is LLM-driven, one step
 before them in which the generation's new LLM agents write their strategies ("donor_strategy").
@@ -26,6 +26,7 @@ Generations and rounds are numbered from 1 in the tables; there is one game per 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,19 +35,37 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from agents.decisions import ActionSpec, ChoiceField, DecisionBatch, Decisions, NumberField, TextField
+from agents.graph import SocialGraph
 from agents.population import Population
-from agents.strategies.donor import donor_strategies
-from scenarios.base import ScenarioConfig, SocialGraph, StepResult
+from agents.prompts import Prompt, PromptTemplate, quote
+from scenarios.base import BaseScenario, Metric, ScenarioConfig, StepResult, TableSource
+from scenarios.cultural_evolution import inherit_scripted, survivors
 from scenarios.donor_pairing import bipartite_round, neighbour_round, split_halves
-from scenarios.donor_rules import NORMS, assess, inherit_scripted, settle, survivors, trace_links
+from scenarios.donor_rules import NORMS, assess, settle, trace_arrays
+from scenarios.tables import (
+    AnalysisError,
+    Frame,
+    columns,
+    gini,
+    keys,
+    lazy,
+    ols_slope,
+    rate,
+    require,
+    strategy_shares,
+)
+from scenarios.world import World
 
 MAX_ADVICE = 64  # a strategy prompt shows at most this many survivors
-MAX_AMOUNT = 1e15  # the spec's static bound; the real one is the donor's resources (obs["bound_amount"])
+MAX_AMOUNT = 1e15  # the spec's static bound; the real one is the donor's resources (batch.bounds)
 ACTIONS = ("donate", "punish")
+
+# ---- config ------------------------------------------------------------------------------------------------
 
 
 class DonorGameConfig(ScenarioConfig):
     name: Literal["donor_game"] = "donor_game"
+    prompts: dict[str, str | None] = Field(default_factory=lambda: {"donor_strategy": None, "donor_donation": None})
     agents_per_generation: int | None = Field(
         default=12, ge=2, description="must equal population.size; null: whatever population.size is"
     )
@@ -76,6 +95,39 @@ class DonorGameConfig(ScenarioConfig):
             if not np.isfinite(getattr(self, name)):
                 raise ValueError(f"scenario.{name} must be a finite number")
         return self
+
+
+# ---- world ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DonorWorld(World):
+    """Everything the run needs to continue (the checkpoint). Arrays are indexed by agent slot."""
+
+    generation: int  # 1-based; generations + 1 once the run is over
+    phase: int  # step within the generation: [strategy step,] round 1, round 2, ...
+    resources: np.ndarray  # float64
+    reputation: np.ndarray  # bool [norm, agent], public standing under each norm of NORMS
+    codes: np.ndarray  # int16 policy code per slot (changes as strategies spread)
+    born: np.ndarray  # int32: generation the slot's current agent joined (its name is "{born}_{slot}")
+    strategy: np.ndarray  # object: an LLM agent's own strategy text ("" for scripted)
+    strategy_fallback: np.ndarray  # object: why the strategy is not the model's (None: it is)
+    parent_slot: np.ndarray  # int64: the survivor a scripted agent copied (-1: none)
+    parent_born: np.ndarray  # int32: that survivor's generation of birth
+    llm_parents: list  # per slot: names of the survivors whose advice an LLM agent read (or None)
+    needs_strategy: np.ndarray  # bool: LLM agents that still have to write a strategy
+    advice_slots: np.ndarray  # int64: survivors of the last generation, best first (what newcomers read)
+    advice_scores: np.ndarray  # float64: their final resources
+    half: np.ndarray  # int8: 0 gives in rounds 1, 3, ...; 1 in rounds 2, 4, ...
+    side_a: np.ndarray
+    side_b: np.ndarray
+    offsets: np.ndarray
+    given_to: np.ndarray  # int32 [round, agent]: recipient, -1 if the agent did not give
+    given_share: np.ndarray  # float32 [round, agent]: amount / resources before
+    punished: np.ndarray  # bool [round, agent]
+
+
+# ---- decisions ---------------------------------------------------------------------------------------------------
 
 
 def donation_spec(config: DonorGameConfig) -> ActionSpec:
@@ -108,128 +160,492 @@ def strategy_spec(config: DonorGameConfig) -> ActionSpec:
     )
 
 
-@dataclass
-class DonorWorld:
-    """Everything the run needs to continue (the checkpoint). Arrays are indexed by agent slot."""
+# ---- prompts (after the paper's) --------------------------------------------------------------------------------
 
-    generation: int  # 1-based; generations + 1 once the run is over
-    phase: int  # step within the generation: [strategy step,] round 1, round 2, ...
-    resources: np.ndarray  # float64
-    reputation: np.ndarray  # bool [norm, agent], public standing under each norm of NORMS
-    codes: np.ndarray  # int16 policy code per slot (changes as strategies spread)
-    llm: np.ndarray  # bool: slot driven by the LLM policy
-    born: np.ndarray  # int32: generation the slot's current agent joined (its name is "{born}_{slot}")
-    strategy: np.ndarray  # object: an LLM agent's own strategy text ("" for scripted)
-    strategy_fallback: np.ndarray  # object: why the strategy is a fallback (None: it is the model's)
-    parent_slot: np.ndarray  # int64: the survivor a scripted agent copied (-1: none)
-    parent_born: np.ndarray  # int32: that survivor's generation of birth (its name is "{born}_{slot}")
-    llm_parents: np.ndarray  # object: names of the survivors whose advice an LLM agent read
-    needs_strategy: np.ndarray  # bool: LLM agents that still have to write a strategy
-    advice: tuple[dict[str, Any], ...]  # survivors' names, scores and strategies, best first
-    half: np.ndarray  # int8: 0 gives in rounds 1, 3, ...; 1 in rounds 2, 4, ...
-    side_a: np.ndarray
-    side_b: np.ndarray
-    offsets: np.ndarray
-    given_to: np.ndarray  # int32 [round, agent]: recipient, -1 if the agent did not give
-    given_share: np.ndarray  # float32 [round, agent]: amount / resources before
-    punished: np.ndarray  # bool [round, agent]
-    names: tuple[str, ...]  # population.policy_names
-    targets: np.ndarray  # codes of the scripted strategies the run started with (mutation targets)
-    graph: SocialGraph | None = None  # None: complete graph (pairing by schedule)
+STRATEGY_PROMPT = Prompt(
+    template=PromptTemplate(
+        system="{rules}",
+        user=(
+            "Your name is {name}. This is generation {generation}. {trace_help}\n\n{advice}\n\n"
+            "Based on the description of the game, create a strategy that you will follow as a donor. "
+            "Think briefly about what would be a successful strategy in this game, then describe your "
+            "strategy in one sentence that starts: My strategy will be. "
+            'Reply as JSON: {{"strategy": "My strategy will be ..."}}.'
+        ),
+    ),
+    variables=("rules", "name", "generation", "trace_help", "advice"),
+)
+DONATION_PROMPT = Prompt(
+    template=PromptTemplate(
+        system="{rules}",
+        user=(
+            "Your name is {name}. {own_strategy}\n\n"
+            "This is generation {generation}. It is now round {round}. In this round, you have been paired "
+            "with {recipient}. They currently have {recipient_resources} units of the resource.\n\n"
+            "{seen}\n\n"
+            "You will take the role of donor. You currently have {resources} units of the resource.\n\n"
+            "{question}"
+        ),
+    ),
+    variables=(
+        "rules", "name", "own_strategy", "generation", "round", "recipient", "recipient_resources", "seen",
+        "resources", "question",
+    ),
+)  # fmt: skip
+
+# How an LLM agent reads a scripted survivor's strategy (pct = the scenario's `fraction`).
+SCRIPTED_STRATEGIES = {
+    "always_defect": "My strategy will be to never give anything.",
+    "fixed_fraction": "My strategy will be to always give {pct} of my resources, whoever the recipient is.",
+    "image_scoring": (
+        "My strategy will be to give {pct} of my resources unless I see that the recipient refused to "
+        "give when it last could."
+    ),
+    "standing": (
+        "My strategy will be to give {pct} of my resources unless I see that the recipient refused to "
+        "give to someone who deserved help."
+    ),
+    "stern_judging": (
+        "My strategy will be to give {pct} of my resources to recipients who helped the deserving and "
+        "refused the undeserving, and nothing to the others."
+    ),
+}
 
 
-class DonorGame:
+def units(x: float) -> str:
+    return f"{float(x):.2f}".rstrip("0").rstrip(".")
+
+
+def agent_name(born: Any, slot: Any) -> str:
+    """The paper's naming: '<generation the agent joined>_<slot>'."""
+    return f"{int(born)}_{int(slot)}"
+
+
+def rules_text(context: dict[str, Any]) -> str:
+    """The game in words (the paper's system prompt, with this run's parameters)."""
+    text = (
+        f"Each player is given an initial endowment of {units(context['initial_resources'])} units of a "
+        "resource. In each round, you are paired with another player. One of you is the donor and the "
+        "other the recipient. The donor decides how many units to give up; the recipient receives "
+        f"{units(context['multiplier'])}x the number of units the donor gave up. If you were a donor in "
+        "one round, you will be a recipient in the next round, and vice versa. Your goal is to maximise "
+        "the number of units you have after the final round. After the game has finished, the "
+        "best-performing players will survive to the next generation and continue playing."
+    )
+    if context.get("punishment"):
+        text += (
+            " Instead of giving, a donor may punish the recipient: the donor gives up some units and the "
+            f"recipient loses {units(context['punishment_multiplier'])}x that many (down to zero)."
+        )
+    return text
+
+
+def trace_help(depth: int) -> str:
+    if depth <= 0:
+        return "As a donor you will learn nothing about the recipient's earlier behaviour."
+    return (
+        "As a donor you will sometimes see what the recipient did the last time it was a donor, what "
+        "that player's recipient did the time before, and so on, at most "
+        f"{depth} step{'s' if depth > 1 else ''} back. In the first round there is no such information."
+    )
+
+
+def describe_scripted(policy: str, fraction: float) -> str:
+    """A scripted survivor's strategy in the words an LLM agent reads."""
+    template = SCRIPTED_STRATEGIES.get(policy, "My strategy will be: " + policy.replace("_", " ") + ".")
+    return template.format(pct=f"{100 * fraction:.0f}%")
+
+
+def trace_text(obs: dict[str, Any]) -> str:
+    """'In round k, A donated 40% of their resources to B.' for each link of one donor's trace."""
+    lines = []
+    for level, k in enumerate(obs["trace_round"]):
+        if k < 0:
+            break
+        share = f"{100.0 * float(obs['trace_share'][level]):.0f}% of their resources"
+        did = f"spent {share} to punish" if obs["trace_punished"][level] else f"donated {share} to"
+        actor = agent_name(obs["trace_actor_born"][level], obs["trace_actor"][level])
+        target = agent_name(obs["trace_target_born"][level], obs["trace_target"][level])
+        lines.append(f"In round {int(k) + 1}, {actor} {did} {target}.")
+    return "\n".join(lines)
+
+
+def strategy_variables(obs: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """Generation 1 writes its own strategy; later newcomers read the survivors' (fenced: others wrote them)."""
+    advice = context.get("advice") or ()
+    blocks = []
+    if advice:
+        blocks.append(
+            "Here is the advice of the best-performing players of the previous generation, with their "
+            "final scores. Modify this advice to create your own strategy."
+        )
+        for item in advice:
+            text = item["text"] or describe_scripted(item["policy"], float(context.get("fraction", 0.5)))
+            blocks.append(quote(f"Player {item['name']} (final score {units(item['score'])})", text))
+    return {
+        "rules": rules_text(context),
+        "name": agent_name(obs["born"], obs["slot"]),
+        "generation": context["generation"],
+        "trace_help": trace_help(int(context["trace_depth"])),
+        "advice": "\n\n".join(blocks),
+    }
+
+
+def donation_variables(obs: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+    """The donor's own strategy (fenced), the recipient's trace, then how much to give (or punish)."""
+    recipient = agent_name(obs["recipient_born"], obs["recipient"])
+    trace = trace_text(obs) if obs["observed"] else ""
+    if context["round"] == 1:
+        seen = "This is the first round, so there is no information about the recipient's behaviour."
+    elif trace:
+        seen = f"Here is what {recipient} and their earlier partners did in previous rounds:\n{trace}"
+    else:
+        seen = f"You have no information about what {recipient} did in previous rounds."
+    own = str(obs.get("strategy") or "")
+    if context.get("punishment"):
+        question = (
+            "Do you donate or punish, and with how many units (at most what you have)? Very briefly think "
+            'step by step about how to apply your strategy, then reply as JSON: {"justification": "...", '
+            '"action": "donate" or "punish", "amount": <units>}.'
+        )
+    else:
+        question = (
+            "How many units do you give up (at most what you have)? Very briefly think step by step about "
+            'how to apply your strategy, then reply as JSON: {"justification": "...", "amount": <units>}.'
+        )
+    return {
+        "rules": rules_text(context),
+        "name": agent_name(obs["born"], obs["slot"]),
+        "own_strategy": (
+            "As you will recall, here is the strategy you decided to follow.\n" + quote("You", own) if own else ""
+        ),
+        "generation": context["generation"],
+        "round": context["round"],
+        "recipient": recipient,
+        "recipient_resources": units(obs["recipient_resources"]),
+        "seen": seen,
+        "resources": units(obs["resources"]),
+        "question": question,
+    }
+
+
+# ---- scripted strategies --------------------------------------------------------------------------------------
+# They read the observation columns of every "donor_donation" batch: `resources` (what the donor
+# holds), `observed` (whether the donor sees the recipient's standing this round, probability q) and
+# `good_<norm>` (the recipient's public binary reputation under each assessment norm).
+
+
+def _answer(batch: DecisionBatch, amount: np.ndarray) -> dict[str, np.ndarray]:
+    """Values for every field of the donation spec: blank text, choice 0 ('donate') when present."""
+    values = Decisions.empty(batch.spec, len(batch)).values
+    values["amount"] = amount.astype(np.float64)
+    return values
+
+
+@dataclass(frozen=True)
+class AlwaysDefect:
+    """Never gives anything."""
+
+    def decide(self, batch: DecisionBatch) -> dict[str, np.ndarray]:
+        return _answer(batch, np.zeros(len(batch)))
+
+
+@dataclass(frozen=True)
+class FixedFraction:
+    """Unconditional cooperator: always gives `fraction` of its resources (0 = defect, 1 = all)."""
+
+    fraction: float
+
+    def decide(self, batch: DecisionBatch) -> dict[str, np.ndarray]:
+        return _answer(batch, self.fraction * batch.obs["resources"])
+
+
+@dataclass(frozen=True)
+class Discriminator:
+    """Gives `fraction` of its resources to recipients in good standing under `norm`; when it
+    cannot see the recipient's standing (probability 1 - q) it gives, as in Nowak & Sigmund (1998)."""
+
+    norm: str
+    fraction: float
+
+    def decide(self, batch: DecisionBatch) -> dict[str, np.ndarray]:
+        trusted = ~batch.obs["observed"] | batch.obs[f"good_{self.norm}"]
+        return _answer(batch, np.where(trusted, self.fraction * batch.obs["resources"], 0.0))
+
+
+def donor_strategies(fraction: float) -> dict[str, AlwaysDefect | FixedFraction | Discriminator]:
+    """The scripted strategies by policy name; `fraction` is what a cooperating scripted agent gives
+    (fixed_fraction always, discriminators to recipients in good standing). Scripted agents never punish."""
+    return {
+        "always_defect": AlwaysDefect(),
+        "fixed_fraction": FixedFraction(fraction),
+        "image_scoring": Discriminator("image_scoring", fraction),
+        "standing": Discriminator("standing", fraction),
+        "stern_judging": Discriminator("stern_judging", fraction),
+    }
+
+
+# ---- metrics --------------------------------------------------------------------------------------------------
+
+
+def cooperated(frame: Frame) -> pl.Expr:
+    """A donation of a positive amount (a punishment or a refusal is not); null for a missing decision."""
+    require(frame, ["action", "amount"], "cooperation")
+    return (pl.col("action") == "donate") & (pl.col("amount").cast(pl.Float64) > 0)
+
+
+def donation_fraction(interactions: Frame, by: str | Sequence[str] = ("generation",)) -> pl.DataFrame:
+    """Mean fraction of their resources donors gave, per run and `by` group.
+
+    Every donor decision counts; a punishment gives nothing, so it counts as 0 (the question is how
+    generous the society is). Columns: run_id, *by, fraction, n.
+    """
+    group = keys(by)
+    require(interactions, [*group, "action", "fraction"], "donation_fraction")
+    given = pl.when(pl.col("action") == "donate").then(pl.col("fraction").cast(pl.Float64)).otherwise(0.0)
+    return (
+        lazy(interactions)
+        .filter(pl.col("action").is_not_null())
+        .group_by(group)
+        .agg(given.mean().alias("fraction"), pl.len().alias("n"))
+        .sort(group)
+        .collect()
+    )
+
+
+def donation_trend(per_generation: pl.DataFrame, x: str = "generation", y: str = "fraction") -> pl.DataFrame:
+    """Least-squares slope of the per-generation donation over generations, per run (change per generation).
+
+    Takes `donation_fraction(...)`'s result. Columns: run_id, slope (null with a single generation).
+    """
+    require(per_generation, ["run_id", x, y], "donation_trend")
+    return per_generation.group_by("run_id").agg(ols_slope(pl.col(x), pl.col(y)).alias("slope")).sort("run_id")
+
+
+def _present(frame: Frame, by: str | Sequence[str]) -> list[str]:
+    """The `by` keys the table has (states of other scenarios have no generation); step otherwise."""
+    wanted = [by] if isinstance(by, str) else list(by)
+    have = set(columns(frame))
+    return [b for b in wanted if b in have] or ["step"]
+
+
+def resource_gini(
+    states: Frame, by: str | Sequence[str] = ("generation", "round"), resources: str = "resources"
+) -> pl.DataFrame:
+    """Gini coefficient of agents' resources per run and `by` group (0 equal, (n-1)/n one holds all).
+
+    Columns: run_id, *by, gini, n.
+    """
+    group = keys(_present(states, by))
+    require(states, [*group, resources], "resource_gini")
+    return (
+        lazy(states)
+        .group_by(group)
+        .agg(gini(pl.col(resources)).alias("gini"), pl.col(resources).drop_nulls().len().alias("n"))
+        .sort(group)
+        .collect()
+    )
+
+
+def final_round(states: Frame, round_col: str = "round") -> pl.LazyFrame:
+    """Only the rows of each generation's last round: resources there are the generation's scores."""
+    group = [c for c in ("run_id", "generation") if c in columns(states)]
+    require(states, [*group, round_col], "final_round")
+    return lazy(states).filter(pl.col(round_col) == pl.col(round_col).max().over(group))
+
+
+def reputation_columns(states: Frame) -> list[str]:
+    """The binary standing columns the donor game records, one per assessment norm (good_<norm>)."""
+    return [c for c in columns(states) if c.startswith("good_")]
+
+
+def reputation_dynamics(
+    states: Frame,
+    by: str | Sequence[str] = ("generation", "round"),
+    reputation: str | Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """Share of agents in good standing per run and `by` group, under each assessment norm.
+
+    `reputation`: the column(s) to average; default every `good_<norm>` column.
+    Columns: run_id, *by, one per reputation column (0..1), n.
+    """
+    if reputation is None:
+        cols = reputation_columns(states)
+    else:
+        cols = [reputation] if isinstance(reputation, str) else list(reputation)
+    if not cols:
+        raise AnalysisError("reputation_dynamics: states have no good_<norm> (reputation) column")
+    group = keys(_present(states, by))
+    require(states, [*group, *cols], "reputation_dynamics")
+    return (
+        lazy(states)
+        .group_by(group)
+        .agg(*[pl.col(c).cast(pl.Float64).mean() for c in cols], pl.len().alias("n"))
+        .sort(group)
+        .collect()
+    )
+
+
+def strategy_labels(strategies: Frame) -> pl.LazyFrame:
+    """Add `strategy_kind`: the scripted strategy's name, or "llm" for a language-model agent (whose
+    `strategy` is free text, unique to each agent, so shares of it would mean nothing)."""
+    require(strategies, ["policy", "strategy"], "strategy_labels")
+    kind = pl.when(pl.col("policy").str.starts_with("llm")).then(pl.lit("llm")).otherwise(pl.col("strategy"))
+    return lazy(strategies).with_columns(kind.alias("strategy_kind"))
+
+
+def _final_resources(source: TableSource) -> pl.DataFrame:
+    frame = source.table("strategies")
+    require(frame, ["run_id", "generation", "final_resources"], "final_resources")
+    return (
+        frame.group_by("run_id", "generation")
+        .agg(pl.col("final_resources").cast(pl.Float64).mean())
+        .sort("run_id", "generation")
+        .collect()
+    )
+
+
+def _good_standing(source: TableSource) -> pl.DataFrame:
+    states = source.table("states")
+    norms = reputation_columns(states)
+    per_run = reputation_dynamics(states, by=["step"], reputation=norms)
+    return per_run.unpivot(index=["run_id", "step"], on=norms, variable_name="norm", value_name="good")
+
+
+# ---- the scenario ---------------------------------------------------------------------------------------------
+
+
+class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
     name = "donor_game"
     Config = DonorGameConfig
+    World = DonorWorld
+    prompts = {"donor_strategy": STRATEGY_PROMPT, "donor_donation": DONATION_PROMPT}
+    tables = {
+        "interactions": {
+            "generation": pl.Int32(),
+            "game": pl.Int32(),
+            "round": pl.Int32(),
+            "actor_id": pl.Int64(),
+            "target_id": pl.Int64(),
+            "action": pl.String(),
+            "amount": pl.Float64(),
+            "fraction": pl.Float64(),
+            "actor_before": pl.Float64(),
+            "actor_after": pl.Float64(),
+            "target_before": pl.Float64(),
+            "target_after": pl.Float64(),
+            "observed": pl.Boolean(),
+            "trace": pl.String(),
+            "justification": pl.String(),
+        },
+        "states": {
+            "generation": pl.Int32(),
+            "round": pl.Int32(),
+            "agent_id": pl.Int64(),
+            "resources": pl.Float64(),
+            **{f"good_{norm}": pl.Boolean() for norm in NORMS},
+        },
+        "strategies": {
+            "generation": pl.Int32(),
+            "agent_id": pl.Int64(),
+            "agent_name": pl.String(),
+            "born": pl.Int32(),
+            "policy": pl.String(),
+            "strategy": pl.String(),
+            "parents": pl.List(pl.String()),
+            "final_resources": pl.Float64(),
+            "survived": pl.Boolean(),
+            "strategy_fallback": pl.String(),
+        },
+    }
+    metrics = (
+        Metric("donation", "mean share of their resources donors gave, per generation",
+               lambda s: donation_fraction(s.table("interactions"), by="generation").rename({"fraction": "donation"}),
+               x="generation"),
+        Metric("cooperation", "share of donations of a positive amount, per generation and policy",
+               lambda s: rate(s.table("interactions"), cooperated(s.table("interactions")), ["generation", "policy"],
+                              "cooperation", "cooperation"), x="generation", hue="policy"),
+        Metric("share", "share of agents holding each strategy, per generation (language models as 'llm')",
+               lambda s: strategy_shares(strategy_labels(s.table("strategies")), column="strategy_kind"),
+               x="generation", hue="strategy_kind", plot="shares"),
+        Metric("final_resources", "mean final resources of a generation", _final_resources, x="generation"),
+        Metric("gini", "Gini coefficient of final resources, per generation",
+               lambda s: resource_gini(final_round(s.table("states")), by="generation"), x="generation"),
+        Metric("good", "share of agents in good standing under each assessment norm, per step",
+               _good_standing, x="step", hue="norm"),
+    )  # fmt: skip
 
     def __init__(self, config: DonorGameConfig) -> None:
-        self.config = config
+        super().__init__(config)
         self.donation = donation_spec(config)
         self.writing = strategy_spec(config)
+        self.llm = np.zeros(0, bool)
+        self.targets = np.zeros(0, np.int16)
 
-    # ---- declarations -------------------------------------------------------------------
-    def policies(self) -> dict[str, Any]:
+    # ---- declarations -----------------------------------------------------------------------------
+    @classmethod
+    def cooperated(cls, frame: Frame) -> pl.Expr:
+        return cooperated(frame)
+
+    def specs(self) -> dict[str, ActionSpec]:
+        return {self.writing.name: self.writing, self.donation.name: self.donation}
+
+    def strategies(self) -> dict[str, Any]:
         return donor_strategies(self.config.fraction)
 
     def default_mix(self) -> dict[str, float]:
         """Scripted default: all five strategies, so cultural evolution has something to select."""
-        return dict.fromkeys(self.policies(), 0.2)
+        return dict.fromkeys(self.strategies(), 0.2)
 
     def default_population_size(self) -> int | None:
-        """The paper's 12 agents per generation (for engines that let a scenario size the population)."""
+        """The paper's 12 agents per generation."""
         return self.config.agents_per_generation
 
-    def table_schemas(self) -> dict[str, dict[str, pl.DataType]]:
-        return {
-            "interactions": {
-                "generation": pl.Int32(),
-                "game": pl.Int32(),
-                "round": pl.Int32(),
-                "actor_id": pl.Int64(),
-                "target_id": pl.Int64(),
-                "action": pl.String(),
-                "amount": pl.Float64(),
-                "fraction": pl.Float64(),
-                "actor_before": pl.Float64(),
-                "actor_after": pl.Float64(),
-                "target_before": pl.Float64(),
-                "target_after": pl.Float64(),
-                "observed": pl.Boolean(),
-                "trace": pl.String(),
-                "justification": pl.String(),
-            },
-            "states": {
-                "generation": pl.Int32(),
-                "round": pl.Int32(),
-                "agent_id": pl.Int64(),
-                "resources": pl.Float64(),
-                **{f"good_{norm}": pl.Boolean() for norm in NORMS},
-            },
-            "strategies": {
-                "generation": pl.Int32(),
-                "agent_id": pl.Int64(),
-                "agent_name": pl.String(),
-                "born": pl.Int32(),
-                "policy": pl.String(),
-                "strategy": pl.String(),
-                "parents": pl.List(pl.String()),
-                "final_resources": pl.Float64(),
-                "survived": pl.Boolean(),
-                "strategy_fallback": pl.String(),
-            },
-        }
+    def world_bytes(self, n: int, edges: float) -> float:
+        """Per slot: resources, standing, lineage; per round and slot: whom it gave to, the share, punished;
+        a round's plan carries the traces (trace_depth links of seven arrays)."""
+        return n * (160.0 + 9 * self.config.rounds + 56 * self.config.trace_depth)
 
-    # ---- life cycle ---------------------------------------------------------------------
-    def init(self, population: Population, graph: SocialGraph | None, rng: np.random.Generator) -> DonorWorld:
+    def prompt_variables(self, spec: str, obs: dict, context: dict, seed: int) -> dict[str, Any]:
+        if spec == self.writing.name:
+            return strategy_variables(obs, context)
+        return donation_variables(obs, context)
+
+    # ---- life cycle -------------------------------------------------------------------------------
+    def bind(self, population: Population, graph: SocialGraph) -> None:
+        super().bind(population, graph)
         cfg, n = self.config, population.size
         if cfg.agents_per_generation is not None and n != cfg.agents_per_generation:
             raise ValueError(
                 f"donor_game: population.size is {n} but scenario.agents_per_generation is "
                 f"{cfg.agents_per_generation}; make them equal (or set scenario.agents_per_generation=null)"
             )
-        complete = graph is None or graph.is_complete
-        if complete and n % 2:
+        if graph.is_complete and n % 2:
             raise ValueError(
                 f"donor_game: population.size must be even on a complete graph (agents play in pairs); got {n}"
             )
-        names = tuple(population.policy_names)
-        codes = np.asarray(population.policy_codes, np.int16).copy()
-        llm = (codes == names.index("llm")) if "llm" in names else np.zeros(n, bool)
+        self.llm = population.llm_mask
+        codes = np.asarray(population.policy_codes, np.int16)
+        self.targets = np.unique(codes[~self.llm])  # the scripted strategies the run started with
+
+    def init(self, rng: np.random.Generator) -> DonorWorld:
+        population, _ = self._bound()
+        cfg, n = self.config, population.size
         world = DonorWorld(
             generation=1,
             phase=0,
             resources=np.full(n, cfg.initial_resources),
             reputation=np.ones((len(NORMS), n), bool),
-            codes=codes,
-            llm=llm,
+            codes=np.asarray(population.policy_codes, np.int16).copy(),
             born=np.ones(n, np.int32),
             strategy=np.full(n, "", dtype=object),
             strategy_fallback=np.full(n, None, dtype=object),
             parent_slot=np.full(n, -1, np.int64),
             parent_born=np.zeros(n, np.int32),
-            llm_parents=np.full(n, None, dtype=object),
-            needs_strategy=llm.copy(),
-            advice=(),
+            llm_parents=[None] * n,
+            needs_strategy=self.llm.copy(),
+            advice_slots=np.zeros(0, np.int64),
+            advice_scores=np.zeros(0, np.float64),
             half=np.zeros(n, np.int8),
             side_a=np.zeros(0, np.int64),
             side_b=np.zeros(0, np.int64),
@@ -237,27 +653,24 @@ class DonorGame:
             given_to=np.full((cfg.rounds, n), -1, np.int32),
             given_share=np.zeros((cfg.rounds, n), np.float32),
             punished=np.zeros((cfg.rounds, n), bool),
-            names=names,
-            targets=np.unique(codes[~llm]),
-            graph=None if complete else graph,
         )
         self._new_game(world, rng)
         return world
 
-    def _steps_per_generation(self, world: DonorWorld) -> int:
-        return self.config.rounds + int(world.llm.any())
+    def _steps_per_generation(self) -> int:
+        return self.config.rounds + int(self.llm.any())
 
     def max_steps(self, world: DonorWorld) -> int:
-        return self.config.generations * self._steps_per_generation(world)
+        return self.config.generations * self._steps_per_generation()
 
     def done(self, world: DonorWorld) -> bool:
         return world.generation > self.config.generations
 
     def _round(self, world: DonorWorld) -> int:
         """0-based round of the current step, or -1 on a strategy-writing step."""
-        return world.phase - int(world.llm.any())
+        return world.phase - int(self.llm.any())
 
-    # ---- plan -----------------------------------------------------------------------------
+    # ---- plan ---------------------------------------------------------------------------------------
     def plan(self, world: DonorWorld, step: int, rng: np.random.Generator) -> list[DecisionBatch]:
         if self.done(world):
             return []
@@ -267,25 +680,35 @@ class DonorGame:
         donors, recipients = self._pairs(world, t, rng)
         cfg, n = self.config, len(donors)
         observed = rng.random(n) < cfg.observation_probability
+        rounds, actors, targets = trace_arrays(recipients, t, cfg.trace_depth, world.half, world.given_to)
+        known = rounds >= 0
+        k, a, b = np.maximum(rounds, 0), np.maximum(actors, 0), np.maximum(targets, 0)
         obs: dict[str, np.ndarray] = {
+            "slot": donors,
+            "born": world.born[donors],
             "recipient": recipients,
+            "recipient_born": world.born[recipients],
             "resources": world.resources[donors],
-            "bound_amount": world.resources[donors],
             "recipient_resources": world.resources[recipients],
             "observed": observed,
-            **{f"good_{norm}": world.reputation[k, recipients] for k, norm in enumerate(NORMS)},
+            **{f"good_{norm}": world.reputation[j, recipients] for j, norm in enumerate(NORMS)},
+            "trace_round": rounds,
+            "trace_actor": actors,
+            "trace_target": targets,
+            "trace_actor_born": np.where(known, world.born[a], -1),
+            "trace_target_born": np.where(known, world.born[b], -1),
+            "trace_share": np.where(known, world.given_share[k, a], 0.0),
+            "trace_punished": known & world.punished[k, a],
+            "strategy": world.strategy[donors],
         }
-        if world.llm.any():  # the text an LLM donor reads (scripted policies need none of it)
-            for key in ("name", "recipient_name", "trace", "strategy"):
-                obs[key] = np.full(n, "", dtype=object)
-        for i in np.flatnonzero(world.llm[donors]):
-            obs["name"][i] = _name(world, donors[i])
-            obs["recipient_name"][i] = _name(world, recipients[i])
-            obs["strategy"][i] = world.strategy[donors[i]]
-            if observed[i]:
-                obs["trace"][i] = self._trace_text(world, int(recipients[i]), t)
         context = {"generation": world.generation, "round": t + 1, **self._rules_context()}
-        batch = DecisionBatch(spec=self.donation, agent_ids=donors, obs=obs, context=context)
+        batch = DecisionBatch(
+            spec=self.donation,
+            agent_ids=donors,
+            obs=obs,
+            context=context,
+            bounds={"amount": world.resources[donors]},
+        )
         batch.policies = world.codes[donors].copy()
         return [batch]
 
@@ -300,43 +723,47 @@ class DonorGame:
             "trace_depth": cfg.trace_depth,
         }
 
+    def _advice(self, world: DonorWorld) -> list[dict[str, Any]]:
+        """What newcomers read: the survivors' names, scores and strategies, best first."""
+        population, _ = self._bound()
+        return [
+            {
+                "name": agent_name(world.born[i], i),
+                "score": float(score),
+                "policy": population.policy_names[world.codes[i]],
+                "text": str(world.strategy[i]) if self.llm[i] else "",
+            }
+            for i, score in zip(world.advice_slots.tolist(), world.advice_scores.tolist(), strict=True)
+        ]
+
     def _plan_strategies(self, world: DonorWorld) -> list[DecisionBatch]:
         writers = np.flatnonzero(world.needs_strategy)
         if not len(writers):
             return []
-        cfg = self.config
         batch = DecisionBatch(
             spec=self.writing,
             agent_ids=writers,
-            obs={"name": np.array([_name(world, i) for i in writers], dtype=object)},
+            obs={"slot": writers, "born": world.born[writers]},
             context={
                 "generation": world.generation,
-                "advice": world.advice,
+                "advice": self._advice(world),
                 **self._rules_context(),
-                "fraction": cfg.fraction,
-                "survivor_fraction": cfg.survivor_fraction,
+                "fraction": self.config.fraction,
+                "survivor_fraction": self.config.survivor_fraction,
             },
         )
         batch.policies = world.codes[writers].copy()
         return [batch]
 
     def _pairs(self, world: DonorWorld, t: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        if world.graph is None:
+        _, graph = self._bound()
+        if graph.is_complete:
             donors, recipients = bipartite_round(t, world.side_a, world.side_b, world.offsets)
         else:
-            donors, recipients = neighbour_round(t, world.half, world.graph, world.given_to, rng)
+            donors, recipients = neighbour_round(t, world.half, graph, world.given_to, rng)
         return donors.astype(np.int64), recipients.astype(np.int64)
 
-    def _trace_text(self, world: DonorWorld, recipient: int, t: int) -> str:
-        """'In round k, A donated 40% of their resources to B.' for each link of the trace."""
-        lines = []
-        for k, actor, target in trace_links(recipient, t, self.config.trace_depth, world.half, world.given_to):
-            share = f"{100.0 * float(world.given_share[k, actor]):.0f}% of their resources"
-            did = f"spent {share} to punish" if world.punished[k, actor] else f"donated {share} to"
-            lines.append(f"In round {k + 1}, {_name(world, actor)} {did} {_name(world, target)}.")
-        return "\n".join(lines)
-
-    # ---- resolve --------------------------------------------------------------------------
+    # ---- resolve ------------------------------------------------------------------------------------
     def resolve(
         self,
         world: DonorWorld,
@@ -356,10 +783,11 @@ class DonorGame:
         batch, answer = batches[0], decisions[0]
         tables, summary = self._play(world, t, batch, answer)
         world.phase += 1
+        decision_of = {"interactions": np.arange(len(batch), dtype=np.int64)}
         if t == self.config.rounds - 1:
             tables["strategies"] = self._end_generation(world, rng)
             summary["mean_final_resources"] = float(tables["strategies"]["final_resources"].mean())
-        return StepResult(world=world, tables=tables, summary=summary)
+        return StepResult(world=world, tables=tables, summary=summary, decision_of=decision_of)
 
     def _play(
         self, world: DonorWorld, t: int, batch: DecisionBatch, answer: Decisions
@@ -377,7 +805,10 @@ class DonorGame:
         world.punished[t, donors] = punish
         world.resources = after
         n, m = len(before), len(donors)
-        llm_rows = world.llm[donors]
+        llm_rows = self.llm[donors]
+        traces = np.full(m, None, dtype=object)
+        for i in np.flatnonzero(llm_rows & batch.obs["observed"]):  # text only where a model read it
+            traces[i] = trace_text(batch.row(i))
         interactions = pl.DataFrame(
             {
                 "generation": np.full(m, world.generation, np.int32),
@@ -393,9 +824,8 @@ class DonorGame:
                 "target_before": before[recipients],
                 "target_after": after[recipients],
                 "observed": batch.obs["observed"],
-                "trace": _text_where(batch.obs.get("trace"), llm_rows & batch.obs["observed"]),
+                "trace": pl.Series(traces.tolist(), dtype=pl.String),
                 "justification": _text_where(answer.values["justification"], llm_rows),
-                "_decision": np.arange(m, dtype=np.int64),
             }
         )
         states = pl.DataFrame(
@@ -416,13 +846,15 @@ class DonorGame:
 
     def _end_generation(self, world: DonorWorld, rng: np.random.Generator) -> pl.DataFrame:
         """Select survivors, record the generation's strategies, seat the new agents, reset the game."""
+        population, _ = self._bound()
         cfg, n, g = self.config, len(world.resources), world.generation
         final = world.resources.copy()
         survived = survivors(final, cfg.survivor_fraction, rng)
-        names = np.array(world.names, dtype=object)
-        policy = pl.Series(world.names, dtype=pl.String).gather(world.codes)
-        if world.llm.any():  # an LLM agent's strategy is its text; a scripted agent's is its policy name
-            strategy = pl.Series(np.where(world.llm, world.strategy, names[world.codes]).tolist(), dtype=pl.String)
+        names = pl.Series(population.policy_names, dtype=pl.String)
+        policy = names.gather(world.codes.astype(np.int64))
+        if self.llm.any():  # an LLM agent's strategy is its text; a scripted agent's is its policy name
+            scripted = np.asarray(population.policy_names, dtype=object)[world.codes]
+            strategy = pl.Series(np.where(self.llm, world.strategy, scripted).tolist(), dtype=pl.String)
             fallback = pl.Series([None if f is None else str(f) for f in world.strategy_fallback], dtype=pl.String)
         else:
             strategy, fallback = policy, pl.repeat(None, n, dtype=pl.String, eager=True)
@@ -441,29 +873,21 @@ class DonorGame:
             }
         )
         # survivors keep their strategies (best first in the advice new LLM agents read)
-        order = np.flatnonzero(survived)[np.argsort(-final[survived], kind="stable")]
-        world.advice = tuple(
-            {
-                "name": _name(world, i),
-                "score": float(final[i]),
-                "policy": str(names[world.codes[i]]),
-                "text": str(world.strategy[i]) if world.llm[i] else "",
-            }
-            for i in order[:MAX_ADVICE]
-        )
-        new_codes, parent = inherit_scripted(world.codes, survived, ~world.llm, world.targets, cfg.mutation_rate, rng)
+        order = np.flatnonzero(survived)[np.argsort(-final[survived], kind="stable")][:MAX_ADVICE]
+        world.advice_slots, world.advice_scores = order.astype(np.int64), final[order]
+        new_codes, parent = inherit_scripted(world.codes, survived, ~self.llm, self.targets, cfg.mutation_rate, rng)
         newborn = ~survived
         seeded = newborn & (parent >= 0)
         world.parent_slot = np.where(newborn, parent, world.parent_slot)
         world.parent_born = np.where(seeded, world.born[np.maximum(parent, 0)], world.parent_born).astype(np.int32)
-        advisors = tuple(a["name"] for a in world.advice)
-        for i in np.flatnonzero(newborn & world.llm):
+        advisors = [agent_name(world.born[i], i) for i in order]
+        for i in np.flatnonzero(newborn & self.llm):
             world.llm_parents[i] = advisors
         world.codes = new_codes.astype(np.int16)
         world.born = np.where(newborn, g + 1, world.born).astype(np.int32)
         world.strategy = np.where(newborn, "", world.strategy).astype(object)
         world.strategy_fallback = np.where(newborn, None, world.strategy_fallback).astype(object)
-        world.needs_strategy = newborn & world.llm
+        world.needs_strategy = newborn & self.llm
         world.generation = g + 1
         world.phase = 0
         world.resources = np.full(n, cfg.initial_resources)
@@ -474,36 +898,28 @@ class DonorGame:
         self._new_game(world, rng)
         return table
 
-    @staticmethod
-    def _parents_column(world: DonorWorld) -> pl.Series:
+    def _parents_column(self, world: DonorWorld) -> pl.Series:
         """Scripted agents: [the survivor they copied]; LLM agents: the survivors whose advice they read."""
         frame = pl.DataFrame({"name": _names(world.parent_born, world.parent_slot), "has": world.parent_slot >= 0})
         column = frame.select(
             pl.concat_list(pl.when("has").then("name")).list.drop_nulls().alias("parents")
         ).to_series()
-        if not world.llm.any():
+        if not self.llm.any():
             return column
         rows = column.to_list()
-        for i in np.flatnonzero(world.llm):
+        for i in np.flatnonzero(self.llm):
             rows[i] = list(world.llm_parents[i] or ())
         return pl.Series("parents", rows, dtype=pl.List(pl.String))
 
     def _new_game(self, world: DonorWorld, rng: np.random.Generator) -> None:
         """Draw the next game's halves and pairing offsets (see scenarios/donor_pairing.py)."""
+        _, graph = self._bound()
         world.half, world.side_a, world.side_b = split_halves(len(world.resources), rng)
-        world.offsets = rng.permutation(len(world.side_b)) if world.graph is None else np.zeros(0, np.int64)
-
-    def finish(self, world: DonorWorld) -> dict[str, pl.DataFrame]:
-        return {}
-
-
-def _name(world: DonorWorld, slot: int) -> str:
-    """The paper's naming: '<generation the agent joined>_<slot>'."""
-    return f"{int(world.born[slot])}_{int(slot)}"
+        world.offsets = rng.permutation(len(world.side_b)) if graph.is_complete else np.zeros(0, np.int64)
 
 
 def _names(born: np.ndarray, slot: np.ndarray) -> pl.Series:
-    """Vectorised `_name`: '<born>_<slot>' for many agents at once."""
+    """Vectorised `agent_name`: '<born>_<slot>' for many agents at once."""
     frame = pl.DataFrame({"b": np.asarray(born, np.int64), "s": np.asarray(slot, np.int64)})
     return frame.select(pl.concat_str([pl.col("b"), pl.lit("_"), pl.col("s")])).to_series()
 

@@ -1,14 +1,16 @@
-"""Pure rules of the donor game: payoffs, binary reputations, traces, selection and inheritance.
+"""The donor game's round mechanics (Vallinder & Hughes 2024; Nowak & Sigmund 1998): payoffs, binary
+reputations under three assessment norms, and the traces a donor may see.
 
 All functions take and return numpy arrays over agents so one call settles a whole round, however
-many agents play. The scenario (`scenarios/donor_game.py`) only sequences them.
+many agents play. The scenario (`scenarios/donor_game.py`) only sequences them; selection and
+inheritance between generations are in `scenarios/cultural_evolution.py`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# Assessment norms for binary reputation (Nowak & Sigmund; SCIENCE.md §1):
+# Assessment norms for binary reputation (Nowak & Sigmund 1998; Ohtsuki & Iwasa 2004):
 # GOOD_AFTER[norm][cooperated][recipient_good] -> the donor's new standing.
 NORMS = ("image_scoring", "standing", "stern_judging")
 GOOD_AFTER = np.array(
@@ -66,59 +68,32 @@ def trace_links(
     given_to: np.ndarray,
 ) -> list[tuple[int, int, int]]:
     """The recipient's trace as (round k, actor, target): what the recipient did when it last gave,
-    what that target did when it last gave before that, ... up to `depth` links (SCIENCE.md §1)."""
-    links: list[tuple[int, int, int]] = []
-    actor, before = recipient, t
-    for _ in range(depth):
-        k = int(last_gift_round(np.array(before), half[actor]))
-        if k < 0 or given_to[k, actor] < 0:
+    what that target did when it last gave before that, ... up to `depth` links (Vallinder & Hughes 2024)."""
+    rounds, actors, targets = trace_arrays(np.array([recipient]), t, depth, half, given_to)
+    return [(int(k), int(a), int(b)) for k, a, b in zip(rounds[0], actors[0], targets[0], strict=True) if k >= 0]
+
+
+def trace_arrays(
+    recipients: np.ndarray, t: int, depth: int, half: np.ndarray, given_to: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The traces of many recipients at once, before round t (0-based): (round k, actor, target)
+    arrays of shape [len(recipients), depth], -1 past the end of each trace. `given_to[k, i]` is
+    whom agent i gave to in round k (-1: nobody). No loop over agents."""
+    n = len(recipients)
+    rounds = np.full((n, depth), -1, np.int64)
+    actors = np.full((n, depth), -1, np.int64)
+    targets = np.full((n, depth), -1, np.int64)
+    actor = np.asarray(recipients, np.int64).copy()
+    before = np.full(n, t, np.int64)
+    alive = np.ones(n, bool)
+    for level in range(depth):
+        k = last_gift_round(before, half[actor])
+        alive &= k >= 0
+        target = np.where(alive, given_to[np.maximum(k, 0), actor], -1)
+        alive &= target >= 0
+        if not alive.any():
             break
-        target = int(given_to[k, actor])
-        links.append((k, actor, target))
-        actor, before = target, k
-    return links
-
-
-def survivors(resources: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """Mask of the top `fraction` by final resources (at least one agent); ties broken at random
-    (a stable sort of a shuffled order)."""
-    n = len(resources)
-    keep = min(n, max(1, round(fraction * n)))
-    shuffled = rng.permutation(n)
-    best = shuffled[np.argsort(-resources[shuffled], kind="stable")[:keep]]
-    mask = np.zeros(n, bool)
-    mask[best] = True
-    return mask
-
-
-def inherit_scripted(
-    codes: np.ndarray,
-    survived: np.ndarray,
-    scripted: np.ndarray,
-    targets: np.ndarray,
-    mutation_rate: float,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Policy codes of the next generation and each new scripted agent's parent slot (-1: none).
-
-    A new scripted agent copies the strategy of a scripted survivor drawn uniformly (cultural
-    transmission); with probability `mutation_rate` it switches to another of `targets` (the scripted
-    strategies the run started with). Without scripted survivors it draws from `targets`."""
-    new_codes = codes.copy()
-    parent = np.full(len(codes), -1, np.int64)
-    born = np.flatnonzero(~survived & scripted)
-    if not len(born):
-        return new_codes, parent
-    pool = np.flatnonzero(survived & scripted)
-    if len(pool):
-        parent[born] = pool[rng.integers(0, len(pool), len(born))]
-        new_codes[born] = codes[parent[born]]
-    else:
-        new_codes[born] = targets[rng.integers(0, len(targets), len(born))]
-    if len(targets) > 1 and mutation_rate > 0:
-        mutate = born[rng.random(len(born)) < mutation_rate]
-        # shift by 1..len-1 places in the target list: uniform over the *other* strategies
-        position = np.searchsorted(targets, new_codes[mutate])
-        shift = rng.integers(1, len(targets), len(mutate))
-        new_codes[mutate] = targets[(position + shift) % len(targets)]
-    return new_codes, parent
+        rounds[alive, level], actors[alive, level], targets[alive, level] = k[alive], actor[alive], target[alive]
+        actor = np.where(alive, target, actor)
+        before = np.where(alive, k, before)
+    return rounds, actors, targets

@@ -13,9 +13,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from agents.graph import EdgeListError
 from agents.population import PersonaFileError
 from sim.config import ConfigError, hydra_error_line, to_plain, validate_config
-from sim.graph import EdgeListError
 from sim.recorder import RunDirError
 
 USAGE_ERROR = 2
@@ -57,6 +57,9 @@ def _app(cfg: DictConfig) -> None:
     except KeyboardInterrupt:
         print("socsim: interrupted; the manifest records status=failed", file=sys.stderr)
         sys.exit(130)
+    if config.run.dry_run:
+        _remove_unused(output_dir)
+        return
     print(f"socsim: run written to {run_dir}", file=sys.stderr)
 
 
@@ -66,9 +69,9 @@ def main() -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from sim.searchpath import register
+    from scenarios.registry import register_configs
 
-    register()
+    register_configs()
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     try:
         _app()

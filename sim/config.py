@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
 
-from agents.population import SamplerConfig
-from scenarios import REGISTRY, ScenarioConfig, scenario_class
+from agents.graph import GraphConfig
+from agents.population import DEFAULT_MAX_TEXT_CHARS, SamplerConfig
+from scenarios import ScenarioConfig, names, scenario_class
+from scenarios.registry import UnknownScenarioError
 from sim.backends.config import BackendConfig
-from sim.graph import GraphConfig
 
 
 class ConfigError(ValueError):
@@ -22,18 +23,36 @@ class _Strict(BaseModel):
 
 
 class PopulationConfig(_Strict):
-    """Who is in the run. `mix` maps a policy name to a count or a fraction; empty = the scenario's default."""
+    """Who is in the run. `mix` maps a policy name to a count or a fraction (null: the scenario's
+    default); with `mix_by: <persona column>` it maps each value of that column to such a mix."""
 
     size: int | None = Field(default=None, ge=2, description="null: the scenario's default, else 20")
-    mix: dict[str, float] | None = None
+    mix: dict[str, float] | dict[str, dict[str, float]] | None = None
+    mix_by: str | None = None
     source: str | None = None
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    persona_fields: tuple[str, ...] | None = Field(
+        default=None, description="persona columns prompts show in {persona_text}; null: all; []: none"
+    )
+    max_text_chars: int = Field(default=DEFAULT_MAX_TEXT_CHARS, ge=1, description="longest text in a persona file")
+
+    @model_validator(mode="after")
+    def _mix_shape(self) -> PopulationConfig:
+        nested = self.mix is not None and any(isinstance(v, dict) for v in self.mix.values())
+        if self.mix_by is not None and self.mix is not None and not nested:
+            raise ValueError(
+                f"with mix_by={self.mix_by} the mix maps each group to a mix, e.g. {{group: {{llm: 1.0}}}}"
+            )
+        if self.mix_by is None and nested:
+            raise ValueError("a mix of mixes needs population.mix_by (the persona column that names the groups)")
+        return self
 
 
 class RunOptions(_Strict):
     """How the run executes; none of these change its results."""
 
     dir: str
+    dry_run: bool = Field(default=False, description="print the first step's prompts and the estimate; run nothing")
     shards: int = Field(default=0, ge=0, description="0: in-process; K >= 1: K Ray actors")
     ray_address: str | None = None
     shard_cpus: float = Field(default=1.0, gt=0)
@@ -81,11 +100,11 @@ def validate_config(data: dict[str, Any]) -> RunConfig:
         raise ConfigError("config must be a mapping")
     scenario_data = data.get("scenario")
     if not isinstance(scenario_data, dict) or "name" not in scenario_data:
-        raise ConfigError("scenario: missing (choose one of: " + ", ".join(sorted(REGISTRY)) + ")")
+        raise ConfigError("scenario: missing (choose one of: " + ", ".join(names()) + ")")
     try:
         cls = scenario_class(str(scenario_data["name"]))
-    except KeyError as exc:
-        raise ConfigError(f"scenario.name: {exc.args[0]}") from None
+    except UnknownScenarioError as exc:
+        raise ConfigError(f"scenario.name: {exc}") from None
     try:
         scenario = cls.Config.model_validate(scenario_data)
     except ValidationError as exc:
@@ -105,9 +124,9 @@ def compose(
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir, initialize_config_module
 
-    from sim.searchpath import register
+    from scenarios.registry import register_configs
 
-    register()
+    register_configs()
     overrides = list(overrides or [])
     if not any(o.startswith("run.dir=") for o in overrides):
         raise ConfigError("run.dir: required when composing outside the socsim command")

@@ -18,10 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from agents.decisions import DecisionBatch, Decisions
-from agents.population import Population
-from scenarios import ScenarioConfig
-from sim.backends.config import BackendConfig
-from sim.runner import DecisionRunner, group_by_code
+from sim.runner import DecisionRunner, DecisionSetup, group_by_code
 
 
 class ShardError(RuntimeError):
@@ -46,13 +43,15 @@ class InProcessExecutor:
     their connection pools) that runs in its own thread, so callers that already run a loop
     (Jupyter, async apps) can call `run()` too."""
 
-    def __init__(self, scenario: ScenarioConfig, backend: BackendConfig, population: Population) -> None:
-        self.runner = DecisionRunner(scenario, backend, population)
+    def __init__(self, setup: DecisionSetup) -> None:
+        self.runner = DecisionRunner(setup)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="socsim-decisions", daemon=True)
         self.thread.start()
 
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
+        if not self.runner.needs_model(batches):  # numpy only: no hop to the event loop's thread
+            return self.runner.answer_scripted(batches)[0]
         return asyncio.run_coroutine_threadsafe(self.runner.decide(batches), self.loop).result()
 
     def close(self) -> dict[str, int]:
@@ -70,9 +69,9 @@ class Shard:
     """A Ray actor owning agents [lo, hi): it answers their decisions. It keeps no simulation state
     (the world lives on the driver), so restarting or checkpointing a shard needs nothing of it."""
 
-    def __init__(self, scenario: ScenarioConfig, backend: BackendConfig, population: Population, lo: int, hi: int):
+    def __init__(self, setup: DecisionSetup, lo: int, hi: int):
         self.lo, self.hi = lo, hi
-        self.runner = DecisionRunner(scenario, backend, population)
+        self.runner = DecisionRunner(setup)
 
     def ready(self) -> tuple[int, int]:
         return self.lo, self.hi
@@ -93,9 +92,7 @@ class RayExecutor:
     def __init__(
         self,
         shards: int,
-        scenario: ScenarioConfig,
-        backend: BackendConfig,
-        population: Population,
+        setup: DecisionSetup,
         address: str | None = None,
         shard_cpus: float = 1.0,
         start_timeout_s: float = 300.0,
@@ -125,13 +122,12 @@ class RayExecutor:
                 f"run.shards={shards} x run.shard_cpus={shard_cpus} needs {shards * shard_cpus:g} CPUs "
                 f"but the Ray cluster has {cpus:g}; lower run.shards or run.shard_cpus"
             )
-        n = population.size
+        n = setup.population.size
         self.bounds = np.linspace(0, n, shards + 1).round().astype(np.int64)
         actor = ray.remote(num_cpus=shard_cpus)(Shard)
-        shared = ray.put(population)
+        shared = ray.put(setup)
         self.actors = [
-            actor.remote(scenario, backend, shared, int(lo), int(hi))
-            for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True)
+            actor.remote(shared, int(lo), int(hi)) for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True)
         ]
         try:
             ray.get([a.ready.remote() for a in self.actors], timeout=start_timeout_s)
@@ -178,14 +174,7 @@ class RayExecutor:
         return dict(counters)
 
 
-def make_executor(
-    shards: int,
-    scenario: ScenarioConfig,
-    backend: BackendConfig,
-    population: Population,
-    address: str | None = None,
-    shard_cpus: float = 1.0,
-) -> Executor:
+def make_executor(shards: int, setup: DecisionSetup, address: str | None = None, shard_cpus: float = 1.0) -> Executor:
     if shards == 0:
-        return InProcessExecutor(scenario, backend, population)
-    return RayExecutor(shards, scenario, backend, population, address=address, shard_cpus=shard_cpus)
+        return InProcessExecutor(setup)
+    return RayExecutor(shards, setup, address=address, shard_cpus=shard_cpus)

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
+
+from agents.graph import SocialGraph
 
 ENGINE_FRONT = {"run_id": pl.String(), "step": pl.Int64()}
 DECISION_COLUMNS = {
@@ -36,7 +38,7 @@ DECISION_COLUMNS = {
 }
 
 
-def full_schemas(scenario_schemas: dict[str, dict[str, pl.DataType]]) -> dict[str, pl.Schema]:
+def full_schemas(scenario_schemas: Mapping[str, Mapping[str, pl.DataType]]) -> dict[str, pl.Schema]:
     """The recorded schema of every table: engine columns around the scenario's own."""
     out = {}
     for name, columns in scenario_schemas.items():
@@ -99,19 +101,32 @@ class Recorder:
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socsim-recorder")
         self._pending: Future | None = None
 
-    def start(self, manifest: dict[str, Any], agents: pl.DataFrame, edges: np.ndarray) -> None:
+    def start(self, manifest: dict[str, Any], agents: pl.DataFrame, graph: SocialGraph) -> None:
+        """Write the manifest (status running), the agents and the graph: one row per edge, or for a
+        complete graph no rows and the file's metadata saying `socsim.graph: complete` (n²/2 rows of
+        nothing but every pair would cost more than the run)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.manifest = {**manifest, "status": "running", "started_at": now_iso()}
         self._write_manifest()
         _atomic_write(self.run_dir / "agents.parquet", agents.write_parquet)
-        graph = pl.DataFrame(
+        edges = graph.edges
+        table = pl.DataFrame(
             {"source": edges[:, 0], "target": edges[:, 1]}, schema={"source": pl.Int64, "target": pl.Int64}
         )
-        _atomic_write(self.run_dir / "graph.parquet", lambda p: graph.write_parquet(p, compression="zstd"))
+        if graph.weights is not None:
+            table = table.with_columns(pl.Series("weight", graph.weights, dtype=pl.Float64))
+        meta = {"socsim.graph": "complete" if graph.complete else "edges", "socsim.nodes": str(graph.n)}
+        _atomic_write(
+            self.run_dir / "graph.parquet", lambda p: table.write_parquet(p, compression="zstd", metadata=meta)
+        )
+
+    def records_decisions(self, table: str) -> bool:
+        """Rows of this table carry the decision columns (policy, model, accounting)."""
+        return table in self.schemas and all(c in self.schemas[table] for c in DECISION_COLUMNS)
 
     def add(self, table: str, frame: pl.DataFrame) -> None:
         if table not in self.schemas:
-            raise RuntimeError(f"table {table!r} is not declared in the scenario's table_schemas()")
+            raise RuntimeError(f"table {table!r} is not declared in the scenario's tables")
         frame = _conform(table, frame, self.schemas[table])
         if frame.height == 0:
             return

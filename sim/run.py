@@ -4,93 +4,23 @@ the run ends."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import subprocess
+import sys
 import time
+from collections import Counter
 from contextlib import suppress
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
-from agents.population import Population, allocate_mix, assign_policies, load_personas, sample_personas
-from scenarios import Scenario, SocialGraph, scenario_class
-from sim import seeding
-from sim.config import ConfigError, PopulationConfig, RunConfig
+from sim.backends.config import BackendConfig
+from sim.config import RunConfig
+from sim.dryrun import prompter_of
 from sim.executors import make_executor
-from sim.graph import build_graph
+from sim.preflight import Estimate, calibrate, estimate, first_deciding_step
+from sim.prepare import Prepared, prepare
 from sim.recorder import Recorder, check_run_dir, clear_previous_run, full_schemas
-from sim.runner import LLM
 from sim.scheduler import StepContext, run_steps
-
-
-@dataclass
-class Prepared:
-    """Everything a run needs, built and checked before the run directory is touched."""
-
-    config: RunConfig
-    run_id: str
-    scenario: Scenario
-    population: Population
-    graph: SocialGraph
-    world: Any
-
-
-def policy_universe(scenario: Scenario) -> tuple[str, ...]:
-    """Every policy a run may use, in a fixed order (codes in the records index this)."""
-    return (*sorted(scenario.policies()), LLM)
-
-
-DEFAULT_POPULATION_SIZE = 20
-
-
-def build_population(config: PopulationConfig, scenario: Scenario, seed: int, llm_available: bool) -> Population:
-    """Personas (from the file, or sampled) and a policy per agent. Size: `population.size`, else the
-    persona file's length, else the scenario's default, else 20."""
-    if config.source:
-        personas = load_personas(config.source)
-        if config.size is not None and personas.height != config.size:
-            raise ConfigError(
-                f"population.size: is {config.size} but {config.source} holds {personas.height} personas; "
-                f"set population.size={personas.height} (or null)"
-            )
-    else:
-        size = config.size or scenario.default_population_size() or DEFAULT_POPULATION_SIZE
-        personas = sample_personas(config.sampler, size, seeding.rng(seed, "personas"))
-    size = personas.height
-    universe = policy_universe(scenario)
-    mix = dict(config.mix or {}) or scenario.default_mix()
-    try:
-        counts = allocate_mix(mix, size)
-        codes = assign_policies(counts, universe, seeding.rng(seed, "policies"))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    if counts.get(LLM, 0) and not llm_available:
-        raise ConfigError("population.mix: 'llm' agents need a model; choose backend=vllm or backend=openai")
-    return Population(personas=personas, policy_names=universe, policy_codes=codes)
-
-
-def run_id_of(config: RunConfig) -> str:
-    """Same science (scenario, graph, population, model, seed) → same id, however it was executed."""
-    blob = json.dumps(config.science_dict(), sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def prepare(config: RunConfig) -> Prepared:
-    """Build scenario, population, graph and world; any bad input raises ConfigError (or a file error)."""
-    scenario = scenario_class(config.scenario.name)(config.scenario)  # type: ignore[attr-defined]
-    population = build_population(config.population, scenario, config.seed, config.backend.kind != "none")
-    try:
-        graph = build_graph(
-            config.graph, population.size, seeding.int_seed(config.seed, "graph"),
-            population.personas.get_column("id").to_list(),
-        )  # fmt: skip
-        world = scenario.init(population, graph, seeding.rng(config.seed, "init"))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
-    return Prepared(config, run_id_of(config), scenario, population, graph, world)
 
 
 def versions() -> dict[str, str]:
@@ -116,40 +46,69 @@ def git_sha() -> str | None:
         return None
 
 
+def _calibrated(
+    found: Estimate, batches: list, prepared: Prepared, backend: BackendConfig
+) -> tuple[Estimate, dict[str, int]]:
+    """The estimate with the time per model decision, measured on a few of the first step's decisions,
+    and what asking them cost (HTTP requests, tokens: the run's totals include them)."""
+    from sim.backends.policy import LLMPolicy
+
+    policy = LLMPolicy(backend, prompter_of(prepared))
+    parallel = backend.max_concurrency * max(prepared.config.run.shards, 1)
+    try:
+        return calibrate(found, batches, prepared, policy, parallel), policy.totals()
+    finally:
+        policy.close()
+
+
 def run(config: RunConfig) -> Path:
     """Run a simulation; returns the run directory. Raises ConfigError before writing on bad input."""
     from sim.backends import serving
 
     prepared = prepare(config)
     run_dir = Path(config.run.dir)
+    if config.run.dry_run:
+        from sim.dryrun import dry_run
+
+        dry_run(prepared)
+        return run_dir
     check_run_dir(run_dir, config.run.overwrite)
+    _, first_batches = first_deciding_step(prepared)
+    found, spent = estimate(prepared, first_batches, prompter_of(prepared)), {}
     with serving(config.backend) as backend:
-        recorder = Recorder(run_dir, full_schemas(prepared.scenario.table_schemas()), config.run.flush_rows)
+        if prepared.has_llm and backend.mode == "live":
+            found, spent = _calibrated(found, first_batches, prepared, backend)
+        for line in found.lines():
+            print(f"socsim: pre-flight: {line}", file=sys.stderr)
+        recorder = Recorder(run_dir, full_schemas(prepared.scenario.tables), config.run.flush_rows)
         manifest = {
             "run_id": prepared.run_id,
             "seed": config.seed,
-            "scenario": config.scenario.name,  # type: ignore[attr-defined]
+            "scenario": config.scenario.name,
             "config": config.model_dump(mode="json"),
             "versions": versions(),
             "git_sha": git_sha(),
             "agents": prepared.population.size,
-            "edges": len(prepared.graph.edges),
+            "edges": prepared.graph.n_edges,
         }
+        manifest["estimate"] = found.as_dict()
+        if prepared.has_llm:
+            manifest["prompts"] = {name: t.model_dump() for name, t in sorted(prepared.templates.items())}
         if backend.kind != "none" and backend.mode != "replay":
             from sim.backends.server import server_versions
 
             manifest["server_versions"] = server_versions(backend)
         executor = make_executor(
-            config.run.shards, config.scenario, backend, prepared.population,
+            config.run.shards, prepared.decision_setup(backend),
             address=config.run.ray_address, shard_cpus=config.run.shard_cpus,
         )  # fmt: skip
         try:
             clear_previous_run(run_dir)
-            recorder.start(manifest, prepared.population.agents_table(), prepared.graph.edges)
+            recorder.start(manifest, prepared.population.agents_table(), prepared.graph)
             started = time.perf_counter()
             try:
                 ctx = StepContext(prepared.run_id, config.seed, prepared.population, backend.kind, backend.model)
-                totals = run_steps(
+                totals, world = run_steps(
                     prepared.scenario, prepared.world, executor, recorder, ctx,
                     progress=config.run.progress, log_every=config.run.log_every,
                 )  # fmt: skip
@@ -157,7 +116,8 @@ def run(config: RunConfig) -> Path:
                 reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
                 recorder.finish("failed", {"wall_time_s": round(time.perf_counter() - started, 3)}, error=reason)
                 raise
-            backend_counters = executor.close()
+            backend_counters = dict(Counter(executor.close()) + Counter(spent))
+            recorder.manifest["outcome"] = prepared.scenario.outcome(world)
             recorder.finish(
                 "completed",
                 {**totals.as_dict(backend_counters), "wall_time_s": round(time.perf_counter() - started, 3)},

@@ -4,35 +4,56 @@ through the backend. The same runner serves the in-process executor and every Ra
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from agents.decisions import DecisionBatch, Decisions
-from agents.population import Population
+from agents.population import Population, is_llm
+from agents.prompts import Prompter, PromptTemplate
 from scenarios import ScenarioConfig, scenario_class
 from sim.backends.config import BackendConfig
 
-LLM = "llm"
+
+@dataclass(frozen=True)
+class DecisionSetup:
+    """Everything a process needs to answer decisions (shipped once to each Ray shard)."""
+
+    scenario: ScenarioConfig
+    templates: dict[str, PromptTemplate]
+    backend: BackendConfig
+    population: Population
+    persona_fields: tuple[str, ...] | None = None
+
+
+Pending = tuple[Decisions, np.ndarray, DecisionBatch]  # (the batch's answers, where the part goes, the part)
 
 
 class DecisionRunner:
-    def __init__(self, scenario: ScenarioConfig, backend: BackendConfig, population: Population) -> None:
-        self.scripted = scenario_class(scenario.name)(scenario).policies()  # type: ignore[attr-defined]
-        self.policy_names = population.policy_names
-        self.backend = backend
-        self.population = population
+    def __init__(self, setup: DecisionSetup) -> None:
+        game = scenario_class(setup.scenario.name)(setup.scenario)
+        self.scripted = game.strategies()
+        self.prompter = Prompter(game, setup.templates, setup.population.personas, setup.persona_fields)
+        self.policy_names = setup.population.policy_names
+        self.backend = setup.backend
+        self.population = setup.population
         self._llm: Any = None
 
     def _llm_policy(self) -> Any:
         if self._llm is None:
             from sim.backends.policy import LLMPolicy
 
-            self._llm = LLMPolicy(self.backend, self.population)
+            self._llm = LLMPolicy(self.backend, self.prompter)
         return self._llm
 
-    async def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
-        """Answer every batch; LLM requests of all batches run concurrently."""
+    def needs_model(self, batches: list[DecisionBatch]) -> bool:
+        """True when some decision in these batches belongs to a language-model agent."""
+        llm = [i for i, name in enumerate(self.policy_names) if is_llm(name)]
+        return bool(llm) and any(np.isin(b.policies, llm).any() for b in batches if b.policies is not None)
+
+    def answer_scripted(self, batches: list[DecisionBatch]) -> tuple[list[Decisions], list[Pending]]:
+        """Answer every scripted decision now; return the answers and the LLM parts still to ask."""
         answers, pending = [], []
         for batch in batches:
             assert batch.policies is not None and batch.seeds is not None, "the scheduler fills these"
@@ -40,15 +61,21 @@ class DecisionRunner:
             for code, index in group_by_code(batch.policies):
                 name = self.policy_names[code]
                 part = batch if len(index) == len(batch) else batch.take(index)
-                if name == LLM:
-                    pending.append((out, index, self._llm_policy().adecide(part)))
+                if is_llm(name):
+                    pending.append((out, index, part))
                 else:
                     out.put(index, Decisions.scripted(_checked(batch, name, self.scripted[name].decide(part))))
             answers.append(out)
+        return answers, pending
+
+    async def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
+        """Answer every batch; LLM requests of all batches run concurrently."""
+        answers, pending = self.answer_scripted(batches)
         if pending:
-            results = await asyncio.gather(*(coro for _, _, coro in pending))
-            for (out, index, _), part in zip(pending, results, strict=True):
-                out.put(index, part)
+            policy = self._llm_policy()
+            results = await asyncio.gather(*(policy.adecide(part) for _, _, part in pending))
+            for (out, index, _), answer in zip(pending, results, strict=True):
+                out.put(index, answer)
         return answers
 
     async def aclose(self) -> dict[str, int]:

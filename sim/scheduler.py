@@ -13,12 +13,11 @@ import polars as pl
 from tqdm import tqdm
 
 from agents.decisions import DecisionBatch, Decisions
-from agents.population import Population
-from scenarios import Scenario
+from agents.population import Population, is_llm
+from scenarios.base import BaseScenario
 from sim import seeding
 from sim.executors import Executor
 from sim.recorder import DECISION_COLUMNS, Recorder
-from sim.runner import LLM
 
 
 @dataclass
@@ -62,7 +61,7 @@ class StepContext:
     model: str | None
 
 
-def _fill(batches: list[DecisionBatch], ctx: StepContext, step: int) -> None:
+def fill_decisions(batches: list[DecisionBatch], ctx: StepContext, step: int) -> None:
     """Give every decision its policy (unless the scenario chose) and its seed."""
     seeds = seeding.decision_seeds(ctx.seed, step, sum(len(b) for b in batches))
     offset = 0
@@ -83,14 +82,14 @@ def _decision_meta(batches: list[DecisionBatch], decisions: list[Decisions], ctx
         return pl.DataFrame(schema=DECISION_COLUMNS)  # rows recorded in a step without decisions
     codes = np.concatenate([b.policies for b in batches])
     names = ctx.population.policy_names
-    is_llm = (codes == names.index(LLM)) if LLM in names else np.zeros(len(codes), bool)
+    by_model = np.isin(codes, [i for i, name in enumerate(names) if is_llm(name)])
     fallback = np.concatenate([d.fallback_reason for d in decisions])
     has_fallback = fallback != None  # noqa: E711 - elementwise on an object array
     return pl.DataFrame(
         {
             "policy": pl.Series(names, dtype=pl.String).gather(codes),
-            "backend": pl.Series(["scripted", ctx.backend_kind], dtype=pl.String).gather(is_llm.astype(np.int8)),
-            "model": pl.Series([None, ctx.model], dtype=pl.String).gather(is_llm.astype(np.int8)),
+            "backend": pl.Series(["scripted", ctx.backend_kind], dtype=pl.String).gather(by_model.astype(np.int8)),
+            "model": pl.Series([None, ctx.model], dtype=pl.String).gather(by_model.astype(np.int8)),
             "latency_ms": np.concatenate([d.latency_ms for d in decisions]),
             "prompt_tokens": np.concatenate([d.prompt_tokens for d in decisions]),
             "completion_tokens": np.concatenate([d.completion_tokens for d in decisions]),
@@ -102,14 +101,17 @@ def _decision_meta(batches: list[DecisionBatch], decisions: list[Decisions], ctx
     )
 
 
-def _with_decisions(table: pl.DataFrame, meta: pl.DataFrame) -> pl.DataFrame:
-    """Join each interaction row to the decision it records (`_decision`), then drop the index."""
-    index = table.get_column("_decision")
-    if index.null_count() == 0:
-        joined = meta.select(pl.all().gather(index))
-        return pl.concat([table.drop("_decision"), joined], how="horizontal")
-    meta = meta.with_row_index("_decision").with_columns(pl.col("_decision").cast(index.dtype))
-    return table.join(meta, on="_decision", how="left", maintain_order="left").drop("_decision")
+def _with_decisions(table: pl.DataFrame, decision_of: np.ndarray | None, meta: pl.DataFrame) -> pl.DataFrame:
+    """Join each row to the decision it records (`decision_of[i]`, -1 or None for none): the policy,
+    model and accounting columns of that decision, nulls for rows that record none."""
+    if decision_of is None:
+        decision_of = np.full(table.height, -1, np.int64)
+    if len(decision_of) != table.height:
+        raise RuntimeError(f"decision_of has {len(decision_of)} entries for a table of {table.height} rows")
+    index = pl.Series(decision_of, dtype=pl.Int64)
+    if (decision_of < 0).any():
+        index = pl.select(pl.when(index >= 0).then(index)).to_series()
+    return pl.concat([table, meta.select(pl.all().gather(index))], how="horizontal")
 
 
 def _account(totals: Totals, meta: pl.DataFrame) -> None:
@@ -118,7 +120,7 @@ def _account(totals: Totals, meta: pl.DataFrame) -> None:
         return
     for policy, count in meta.group_by("policy").len().sort("policy").iter_rows():
         totals.decisions[policy] += count
-    llm = meta.filter(pl.col("policy") == LLM)
+    llm = meta.filter(pl.col("backend") != "scripted")
     totals.llm_calls += llm.height
     totals.llm_cached += int(llm["cached"].sum())
     totals.prompt_tokens += int(llm["prompt_tokens"].sum())
@@ -129,14 +131,15 @@ def _account(totals: Totals, meta: pl.DataFrame) -> None:
 
 
 def run_steps(
-    scenario: Scenario,
+    scenario: BaseScenario,
     world: Any,
     executor: Executor,
     recorder: Recorder,
     ctx: StepContext,
     progress: bool = True,
     log_every: int = 1,
-) -> Totals:
+) -> tuple[Totals, Any]:
+    """Step until the scenario is done; return the totals and the final world."""
     totals = Totals()
     bar = tqdm(total=scenario.max_steps(world), unit="step", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     step = 0
@@ -144,14 +147,14 @@ def run_steps(
         while not scenario.done(world):
             started = time.perf_counter()
             batches = scenario.plan(world, step, seeding.rng(ctx.seed, "plan", step))
-            _fill(batches, ctx, step)
+            fill_decisions(batches, ctx, step)
             decisions = executor.decide(batches) if batches else []
             result = scenario.resolve(world, step, batches, decisions, seeding.rng(ctx.seed, "resolve", step))
             world = result.world
             meta = _decision_meta(batches, decisions, ctx)
             for name, table in result.tables.items():
-                if name == "interactions" and "_decision" in table.columns:
-                    table = _with_decisions(table, meta)
+                if recorder.records_decisions(name):
+                    table = _with_decisions(table, result.decision_of.get(name), meta)
                 recorder.add(name, _engine_columns(table, ctx.run_id, step))
             _account(totals, meta)
             totals.steps = step + 1
@@ -168,7 +171,7 @@ def run_steps(
             recorder.add(name, _engine_columns(table, ctx.run_id, None))
     finally:
         bar.close()
-    return totals
+    return totals, world
 
 
 def _engine_columns(table: pl.DataFrame, run_id: str, step: int | None) -> pl.DataFrame:

@@ -26,9 +26,7 @@ import numpy as np
 import openai
 
 from agents.decisions import ActionSpec, ActionSpecError, DecisionBatch, Decisions
-from agents.persona import Persona
-from agents.population import Population
-from agents.prompts import renderer_for
+from agents.prompts import Prompter
 from sim.backends.cache import CachedResponse, ResponseCache, canonical_json, request_key
 from sim.backends.client import EndpointPool
 from sim.backends.config import BackendConfig
@@ -80,13 +78,6 @@ class BodyTemplate:
         return f"{self.head}{messages_json}{self.middle}{seed}{self.tail}".encode()
 
 
-def decision_bounds(batch: DecisionBatch) -> dict[str, np.ndarray]:
-    """Per-decision upper bounds of number fields, from `obs["bound_<field>"]` columns."""
-    return {
-        f.name: np.asarray(batch.obs[f"bound_{f.name}"], dtype=np.float64)
-        for f in batch.spec.fields
-        if f.kind == "number" and f"bound_{f.name}" in batch.obs
-    }
 
 
 @dataclass(slots=True)
@@ -120,13 +111,12 @@ class LLMPolicy:
     policy sees: asks sent, HTTP attempts (retries included) and failed attempts by outcome, cache
     hits and tokens. Per-decision facts (missing and why, tokens) are in the returned Decisions."""
 
-    def __init__(self, config: BackendConfig, population: Population, transcripts: bool = True) -> None:
+    def __init__(self, config: BackendConfig, prompter: Prompter, transcripts: bool = True) -> None:
         if config.kind == "none":
             raise BackendError("population has llm agents but backend is none; choose backend=vllm or openai")
         self.config = config
-        self.population = population
+        self.prompter = prompter
         self.transcripts = transcripts
-        self._personas: dict[int, Persona] = {}
         self._cache = ResponseCache(config.resolved_cache_dir()) if config.cache else None
         self._pool: EndpointPool | None = None
         self._watch: OutageWatch | None = None
@@ -216,20 +206,16 @@ class LLMPolicy:
     # ---- a batch ----------------------------------------------------------------------------
     def _jobs(self, batch: DecisionBatch) -> list[_Job]:
         spec = batch.spec
-        render = renderer_for(spec.name)
-        upper = decision_bounds(batch)
+        upper = {name: np.asarray(col, dtype=np.float64) for name, col in batch.bounds.items()}
         template = None  # one per batch: batches of several specs may be answered concurrently
         if not upper:
             fields = self.request(spec, 0, {})
             template = BodyTemplate(fields)
             if template.body("[]", 1) != encode_body({**fields, "seed": 1}, "[]"):  # a field that reads like a slot
                 template = None
-        obs_items = list(batch.obs.items())
         jobs = []
-        for i in range(len(batch)):
+        for i, messages in enumerate(self.prompter.batch(batch)):
             seed = int(batch.seeds[i])  # type: ignore[index]
-            row = {k: v[i] for k, v in obs_items}
-            messages = render(self._persona(int(batch.agent_ids[i])), row, batch.context, spec, seed)
             bounds = {name: (spec.field(name).minimum, float(col[i])) for name, col in upper.items()}
             job = _Job(canonical_json(messages), seed, bounds, template)
             job.body, job.key = self._body(spec, job, 0)
@@ -287,12 +273,6 @@ class LLMPolicy:
         return out
 
     # ---- one decision -----------------------------------------------------------------------
-    def _persona(self, agent_id: int) -> Persona:
-        persona = self._personas.get(agent_id)
-        if persona is None:
-            persona = self._personas[agent_id] = self.population.persona(agent_id)
-        return persona
-
     def _body(self, spec: ActionSpec, job: _Job, attempt: int) -> tuple[bytes, str]:
         if attempt == 0 and job.key:
             return job.body, job.key

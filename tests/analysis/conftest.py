@@ -89,7 +89,7 @@ def vd_run(tmp_path: Path) -> Path:
         tmp_path / "vd_run",
         run_id="vd-1",
         seed=7,
-        scenario={"name": "value_diffusion", "model": "llm", "epsilon": 0.3, "mu": 0.5},
+        scenario={"name": "value_debate", "epsilon": 0.3, "mu": 0.5},
         model="tiny",
         tables={"states": [states], "interactions": [interactions]},
         agents=agents,

@@ -69,9 +69,11 @@ def test_tournament_ranking(ipd_run: Path) -> None:
 
 
 def test_missing_column_names_metric_and_column() -> None:
-    frame = pl.DataFrame({"run_id": ["a"], "round": [1]})
-    with pytest.raises(AnalysisError, match=r"cooperation_rate: table lacks column.*action"):
+    frame = pl.DataFrame({"run_id": ["a"], "round": [1], "scenario": ["ipd"]})
+    with pytest.raises(AnalysisError, match=r"cooperation: table lacks column.*action"):
         cooperation_rate(frame)
+    with pytest.raises(AnalysisError, match="no 'scenario' column"):
+        cooperation_rate(frame.drop("scenario"))
 
 
 def test_strategy_shares() -> None:

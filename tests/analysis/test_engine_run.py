@@ -59,5 +59,5 @@ def test_manifest_fields_joined(engine_ipd_run: Path) -> None:
 
 def test_report_of_engine_run(engine_ipd_run: Path) -> None:
     page = build_report(engine_ipd_run)
-    assert page.count("data:image/png;base64,") == 2
+    assert page.count("data:image/png;base64,") == 3  # cooperation by round, match score and payoff by policy
     assert "always_defect" in page

@@ -34,9 +34,9 @@ def test_report_escapes_agent_text_and_inlines_figures(vd_run: Path) -> None:
 
 def test_report_for_ipd_run(ipd_run: Path) -> None:
     page = build_report(ipd_run)
-    assert "Tournament" in page and "Cooperation over rounds" in page
+    assert "(the tournament ranking)" in page and "Share of cooperative moves (J) per round" in page
     assert "scripted agents only" in page
-    assert page.count("data:image/png;base64,") == 2
+    assert page.count("data:image/png;base64,") == 3  # cooperation by round, match score and payoff by policy
 
 
 def test_cli_writes_next_to_run_and_fails_cleanly(ipd_run: Path, tmp_path: Path, capsys) -> None:
@@ -91,5 +91,5 @@ def test_sweep_report_has_one_block_per_condition(vd_run: Path, tmp_path: Path) 
         manifest["config"]["scenario"]["epsilon"] = eps
         (sweep / name / "manifest.json").write_text(json.dumps(manifest))
     page = build_report(sweep)
-    assert "Condition: value_diffusion: epsilon=0.1 (1 run)" in page
-    assert "Condition: value_diffusion: epsilon=0.3 (1 run)" in page
+    assert "Condition: value_debate: epsilon=0.1 (1 run)" in page
+    assert "Condition: value_debate: epsilon=0.3 (1 run)" in page

@@ -6,7 +6,8 @@ import numpy as np
 
 from agents.decisions import ActionSpec, ChoiceField, DecisionBatch, Decisions, NumberField, TextField
 from agents.population import Population, SamplerConfig, sample_personas
-from agents.prompts import register
+from agents.prompts import Prompt, Prompter, PromptTemplate
+from scenarios.ipd import IPDConfig, IteratedGame
 from sim.backends.config import BackendConfig
 from sim.backends.policy import LLMPolicy
 
@@ -26,14 +27,29 @@ GIVE_SPEC = ActionSpec(
 )
 
 
-@register("test_give")
-def _render_give(persona, obs, context, spec, seed):
-    return [{"role": "user", "content": f"{persona.name} has {obs['bound_give']} units. How many to give?"}]
+class PromptsForTests:
+    """The prompts these tests ask: the IPD move (the ipd scenario's own), and a number with a reason."""
+
+    ipd = IteratedGame(IPDConfig())
+    prompts = {
+        "ipd_move": ipd.prompts["ipd_move"],
+        "test_give": Prompt(PromptTemplate(user="{persona.name} has {units} units. How many to give?"), ("units",)),
+    }
+
+    def prompt_variables(self, spec, obs, context, seed):
+        if spec == "ipd_move":
+            return self.ipd.prompt_variables(spec, obs, context, seed)
+        return {"units": obs["units"]}
+
+
+def prompter(n: int) -> Prompter:
+    game = PromptsForTests()
+    return Prompter(game, {name: p.template for name, p in game.prompts.items()}, population(n).personas)
 
 
 def decide(config: BackendConfig, batch: DecisionBatch, n_agents: int = 8) -> tuple[Decisions, dict[str, int]]:
     """One LLMPolicy, one batch, closed afterwards: the answers and the policy's totals."""
-    policy = LLMPolicy(config, population(n_agents))
+    policy = LLMPolicy(config, prompter(n_agents))
     try:
         return policy.decide(batch), policy.totals()
     finally:
@@ -66,6 +82,7 @@ def give_batch(n: int, upper: np.ndarray) -> DecisionBatch:
     return DecisionBatch(
         spec=GIVE_SPEC,
         agent_ids=np.arange(n),
-        obs={"bound_give": np.asarray(upper, dtype=np.float64)},
+        obs={"units": np.asarray(upper, dtype=np.float64)},
+        bounds={"give": np.asarray(upper, dtype=np.float64)},
         seeds=np.arange(7, 7 + n, dtype=np.uint64) * np.uint64(7919),
     )

@@ -24,7 +24,7 @@ from sim.backends.config import BackendConfig
 from sim.backends.fake_server import FakeOpenAIServer, valid_content
 from sim.backends.policy import LLMPolicy, attempt_seed
 from sim.backends.server import free_port
-from tests.backends.helpers import decide, move_batch, population
+from tests.backends.helpers import decide, move_batch, prompter
 
 SEED_MOD = 2**31
 
@@ -127,7 +127,7 @@ def test_server_killed_and_restarted_mid_batch_is_waited_for(tmp_path):
     batch = move_batch(300)
     port = free_port()
     config = backend(f"http://127.0.0.1:{port}/v1", tmp_path, max_retries=1, max_concurrency=8, outage_timeout_s=60)
-    policy = LLMPolicy(config, population(300))
+    policy = LLMPolicy(config, prompter(300))
     events: list[str] = []
 
     def kill_then_restart(first: subprocess.Popen) -> None:
@@ -161,7 +161,7 @@ def test_a_server_that_stays_down_raises_outage_with_the_answers_so_far(tmp_path
     batch = move_batch(200)
     port = free_port()
     config = backend(f"http://127.0.0.1:{port}/v1", tmp_path, max_retries=1, max_concurrency=4, outage_timeout_s=1.5)
-    policy = LLMPolicy(config, population(200))
+    policy = LLMPolicy(config, prompter(200))
     with fake_server_process(port, delay_s=0.02) as proc:
         killer = threading.Timer(0.4, lambda: os.killpg(proc.pid, signal.SIGKILL))
         killer.start()
@@ -178,7 +178,7 @@ def test_a_server_that_stays_down_raises_outage_with_the_answers_so_far(tmp_path
     assert np.array_equal(partial.values["move"][got], expected_moves(batch)[got])
     assert (partial.values["move"][~got] == -1).all()
     # Nothing obtained is lost: a replay of the same batch finds exactly those answers in the cache.
-    replay = LLMPolicy(config.model_copy(update={"mode": "replay"}), population(200))
+    replay = LLMPolicy(config.model_copy(update={"mode": "replay"}), prompter(200))
     try:
         for i in np.flatnonzero(got)[:20]:
             one = replay.decide(batch.take(np.array([i])))

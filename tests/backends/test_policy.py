@@ -14,7 +14,7 @@ from sim.backends.config import BackendConfig
 from sim.backends.fake_server import FakeOpenAIServer
 from sim.backends.policy import LLMPolicy, attempt_seed
 from tests.backends.contract import BackendContract
-from tests.backends.helpers import GIVE_SPEC, decide, give_batch, move_batch, population
+from tests.backends.helpers import GIVE_SPEC, decide, give_batch, move_batch, prompter
 
 
 def backend(server: FakeOpenAIServer, tmp_path, **extra) -> BackendConfig:
@@ -65,7 +65,7 @@ def test_json_schema_request_is_tightened_to_each_decisions_bound(fake_openai, t
 def test_out_of_bound_reply_is_invalid(fake_openai, tmp_path):
     """A reply above the decision's bound is invalid even though the spec's maximum allows it."""
     config = backend(fake_openai, tmp_path, invalid_retries=0)
-    policy = LLMPolicy(config, population(2))
+    policy = LLMPolicy(config, prompter(2))
     with pytest.raises(ValueError):
         policy.parse(GIVE_SPEC, '{"give": 6, "why": ""}', {"give": (0.0, 5.0)})
     policy.close()
@@ -159,7 +159,7 @@ def test_replay_miss_is_one_clear_error(tmp_path):
 
 
 def test_same_policy_survives_a_new_event_loop_per_batch(fake_openai, tmp_path):
-    policy = LLMPolicy(backend(fake_openai, tmp_path, cache=False), population(4))
+    policy = LLMPolicy(backend(fake_openai, tmp_path, cache=False), prompter(4))
     first = asyncio.run(policy.adecide(move_batch(4)))
     second = asyncio.run(policy.adecide(move_batch(4)))
     asyncio.run(policy.aclose())
@@ -178,7 +178,7 @@ def test_api_key_comes_from_the_named_env_var_and_is_not_cached(fake_openai, tmp
 
 def test_empty_batch_and_llm_with_backend_none(tmp_path):
     with pytest.raises(BackendError, match="backend is none"):
-        LLMPolicy(BackendConfig(), population(2))
+        LLMPolicy(BackendConfig(), prompter(2))
     config = BackendConfig(kind="vllm", model="m", base_url="http://127.0.0.1:9/v1", cache_dir=str(tmp_path))
     out, _ = decide(config, move_batch(0))
     assert len(out) == 0
@@ -188,7 +188,7 @@ def test_batches_of_two_specs_answered_concurrently_match_one_at_a_time(fake_ope
     """The runner gathers every batch of a step on one policy: re-asks must keep their own batch's request."""
     moves, gives = move_batch(6), give_batch(4, [3, 5, 7, 9])
     fake_openai.inject(int(moves.seeds[2]) % 2**31, "invalid")  # re-asked with a new seed, while gives run
-    policy = LLMPolicy(backend(fake_openai, tmp_path / "together", cache=False), population(8))
+    policy = LLMPolicy(backend(fake_openai, tmp_path / "together", cache=False), prompter(8))
 
     async def both():
         return await asyncio.gather(policy.adecide(moves), policy.adecide(gives))

@@ -1,13 +1,14 @@
 """Bounded-confidence dynamics as pure functions: hand-computed updates, invariants, and the known
-cluster counts of SCIENCE.md §3 (N = 1000, uniform initial opinions, complete graph, clusters ≥ 1%)."""
+cluster counts of Deffuant et al. (2000) and Hegselmann & Krause (2002) (N = 1000, uniform initial
+opinions, complete graph, clusters ≥ 1%; reference simulations)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from agents.graph import SocialGraph
 from scenarios import bounded_confidence as bc
-from scenarios.base import SocialGraph
 
 N = 1000
 SEEDS = range(5)
@@ -161,7 +162,7 @@ def test_cluster_count() -> None:
     assert bc.count_clusters(values, gap=0.001) == 3  # 0.700 | 0.705 split
 
 
-# --- SCIENCE.md §3 oracles --------------------------------------------------------------------------
+# --- cluster-count oracles --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ MIX = "population.mix={tit_for_tat:4,always_defect:4,grim_trigger:4,win_stay_los
 
 class TestIPDContract(ScenarioContract):
     overrides = ["scenario=ipd", "population.size=20", MIX, "scenario.rounds=6"]
+    llm_overrides = ["population.size=6", "population.mix={llm:3,tit_for_tat:3}", "scenario.rounds=2"]
     invalid = [
         ("scenario.rounds=0", "scenario.rounds"),
         ("scenario.noise=1.5", "scenario.noise"),

@@ -1,1 +1,0 @@
-"""Scripted policies, one module per scenario family, each vectorised over a whole DecisionBatch."""
