@@ -63,11 +63,13 @@ class ActionSpecError(ValueError):
 
 
 class ActionSpec(_Frozen):
-    """The schema of one kind of decision, with the fallback used when no valid answer comes back.
+    """The schema of one kind of decision.
 
     A spec with a single choice field is asked as a plain choice (one constrained token on vLLM);
     anything else becomes a JSON object schema. `bounds` are per-decision limits for number fields
-    (e.g. a donor cannot give more than it has) carried in the batch, not in the spec.
+    (e.g. a donor cannot give more than it has) carried in the batch, not in the spec. A spec has
+    no fallback action: an answer that cannot be obtained is recorded as missing (see `Decisions`),
+    never replaced by a move the agent did not choose.
 
     `reply="free_text"` asks without any structured output, as the papers did (Akata et al. 2023 let
     the model complete "A: Option"; Vallinder & Hughes 2024 parse "Justification: ... Answer: ..."),
@@ -78,14 +80,13 @@ class ActionSpec(_Frozen):
 
     name: str
     fields: tuple[ActionField, ...] = Field(min_length=1)
-    fallback: dict[str, Any] | None = None
     max_tokens: int = Field(default=64, gt=0)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     reply: Literal["structured", "free_text"] = "structured"
     free_text_labels: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _fallback_fits(self) -> ActionSpec:
+    def _unique_names(self) -> ActionSpec:
         names = [f.name for f in self.fields]
         if len(set(names)) != len(names):
             raise ValueError(f"spec {self.name!r}: duplicate field names {names}")
@@ -94,8 +95,6 @@ class ActionSpec(_Frozen):
             raise ValueError(f"spec {self.name!r}: free_text_labels name no field: {sorted(unknown)}")
         if any(not label.strip() or ":" in label for label in self.free_text_labels.values()):
             raise ValueError(f"spec {self.name!r}: a free-text label is a non-empty word without ':'")
-        if self.fallback is not None:
-            self.validate_reply(self.fallback)
         return self
 
     @property
@@ -261,6 +260,10 @@ def _column_dtype(f: ChoiceField | NumberField | TextField) -> Any:
     return {"choice": np.int16, "number": np.float64, "text": object}[f.kind]
 
 
+# What a missing decision holds in each kind of column: no value any analysis could mistake for a move.
+MISSING_VALUE: dict[str, Any] = {"choice": -1, "number": math.nan, "text": None}
+
+
 @dataclass
 class DecisionBatch:
     """Many decisions of one kind in one step, as columns.
@@ -318,21 +321,37 @@ class DecisionBatch:
 
 @dataclass
 class Decisions:
-    """The answers to one DecisionBatch, aligned with it, plus per-decision accounting."""
+    """The answers to one DecisionBatch, aligned with it, plus per-decision accounting.
+
+    A decision that could not be obtained (server errors after the client's retries, replies that
+    never fit the spec after the re-asks) has `missing[i]` set, its reason in `fallback_reason[i]`
+    and `MISSING_VALUE` in every value column: -1 for a choice, NaN for a number, None for text.
+    Scenarios decide what a missing decision means; nothing here substitutes a move.
+
+    The transcript columns are filled by the LLM policy: `messages` (the chat messages as sent,
+    JSON text), `reply` (raw text of the last attempt, None when no reply arrived) and `attempts`
+    (HTTP attempts, client retries included; 0 when cached or scripted). `messages` and `reply` are
+    None as a whole when no decision of the batch went to a model (scripted batches stay cheap),
+    else object arrays with None for the decisions that did not.
+    """
 
     values: dict[str, np.ndarray]
     latency_ms: np.ndarray
     prompt_tokens: np.ndarray
     completion_tokens: np.ndarray
     cached: np.ndarray
-    fallback: np.ndarray  # object: None, or the reason a fallback action was used
+    missing: np.ndarray  # bool
+    fallback_reason: np.ndarray  # object: None, or why the decision is missing
+    attempts: np.ndarray  # int32
+    messages: np.ndarray | None = None  # object: JSON text of the messages as sent, or None
+    reply: np.ndarray | None = None  # object: raw reply text of the last attempt, or None
 
     def __len__(self) -> int:
         return len(self.latency_ms)
 
     @classmethod
     def scripted(cls, values: dict[str, np.ndarray]) -> Decisions:
-        """Answers computed locally: no latency, no tokens, never a fallback."""
+        """Answers computed locally: no latency, no tokens, never missing, no transcript."""
         n = len(next(iter(values.values())))
         return cls(
             values=values,
@@ -340,17 +359,27 @@ class Decisions:
             prompt_tokens=np.zeros(n, np.int32),
             completion_tokens=np.zeros(n, np.int32),
             cached=np.zeros(n, bool),
-            fallback=np.full(n, None, dtype=object),
+            missing=np.zeros(n, bool),
+            fallback_reason=np.full(n, None, dtype=object),
+            attempts=np.zeros(n, np.int32),
         )
 
     @classmethod
     def empty(cls, spec: ActionSpec, n: int) -> Decisions:
-        """Blank answers of the right dtypes (text fields empty), to be filled in by index."""
+        """Blank answers of the right dtypes (zeros, text fields empty), to be filled in by index."""
         values = {f.name: np.zeros(n, _column_dtype(f)) for f in spec.fields}
         for f in spec.fields:
             if f.kind == "text":
                 values[f.name][:] = ""
         return cls.scripted(values)
+
+    @classmethod
+    def unanswered(cls, spec: ActionSpec, n: int) -> Decisions:
+        """n decisions not obtained yet: MISSING_VALUE everywhere and `missing` set (no reason yet)."""
+        values = {f.name: np.full(n, MISSING_VALUE[f.kind], dtype=_column_dtype(f)) for f in spec.fields}
+        out = cls.scripted(values)
+        out.missing[:] = True
+        return out
 
     def put(self, index: np.ndarray, part: Decisions) -> None:
         """Write `part` (answers to batch.take(index)) into this batch's slots."""
@@ -360,4 +389,14 @@ class Decisions:
         self.prompt_tokens[index] = part.prompt_tokens
         self.completion_tokens[index] = part.completion_tokens
         self.cached[index] = part.cached
-        self.fallback[index] = part.fallback
+        self.missing[index] = part.missing
+        self.fallback_reason[index] = part.fallback_reason
+        self.attempts[index] = part.attempts
+        if part.messages is not None:
+            if self.messages is None:
+                self.messages = np.full(len(self), None, dtype=object)
+            self.messages[index] = part.messages
+        if part.reply is not None:
+            if self.reply is None:
+                self.reply = np.full(len(self), None, dtype=object)
+            self.reply[index] = part.reply

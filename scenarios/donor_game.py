@@ -1013,7 +1013,7 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
                     kept = [strategy_from_reply(text) if isinstance(text, str) else text for text in written]
                     written = np.array(kept, dtype=object)
                 world.strategy[batch.agent_ids] = written
-                world.strategy_fallback[batch.agent_ids] = answer.fallback
+                world.strategy_fallback[batch.agent_ids] = answer.fallback_reason
                 world.needs_strategy[batch.agent_ids] = False
             world.phase += 1
             return StepResult(world=world, summary={"strategies_written": float(sum(map(len, batches)))})

@@ -381,7 +381,7 @@ class ValueDebate(OpinionScenario):
             answer = decisions[0]
             raw = answer.values["position"]
             # A missing answer keeps the position, and so does a stubborn listener whatever it answers.
-            usable = np.array([f is None for f in answer.fallback], bool) & self.movable[m.listener[idx]]
+            usable = ~answer.missing & self.movable[m.listener[idx]]
             if self.config.llm_answer == "likert":
                 reported = from_likert(raw, LIKERT_POINTS)
                 usable &= raw != to_likert(before[idx], LIKERT_POINTS)  # its own point on the scale: no rounding move

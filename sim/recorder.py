@@ -34,7 +34,7 @@ DECISION_COLUMNS = {
     "prompt_tokens": pl.Int32(),
     "completion_tokens": pl.Int32(),
     "cached": pl.Boolean(),
-    "fallback": pl.String(),
+    "fallback_reason": pl.String(),  # null: the agent's own answer; else why there is none (the action is null)
 }
 
 

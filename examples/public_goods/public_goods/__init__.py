@@ -176,7 +176,7 @@ class PublicGoods(BaseScenario[PublicGoodsConfig, PublicGoodsWorld]):
     ) -> StepResult:
         c = self.config
         given = np.clip(np.nan_to_num(decisions[0].values["contribution"].astype(np.float64)), 0.0, c.endowment)
-        given = np.where([f is None for f in decisions[0].fallback], given, 0.0)  # a missing answer gives nothing
+        given = np.where(~decisions[0].missing, given, 0.0)  # a missing answer gives nothing
         pot = np.bincount(world.group, weights=given)
         payoff = c.endowment - given + c.multiplier * pot[world.group] / c.group_size
         n = len(given)
