@@ -29,8 +29,11 @@ CREATE TABLE IF NOT EXISTS responses (
 
 
 def canonical_json(value: Any) -> str:
-    """The one JSON form of a value: sorted keys, no spaces, UTF-8 kept (what is hashed and sent)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The one JSON form of a value: no spaces, UTF-8 kept (what is hashed and sent). Keys keep the
+    order the request was built in, never sorted: the order of a JSON schema's properties is the
+    order a model writes the fields (a justification before the amount it justifies, a prediction
+    before the move), and the request is built the same way every time, so the hash is stable."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def request_key(body: bytes) -> str:

@@ -58,9 +58,14 @@ def attempt_seed(seed: int, attempt: int) -> int:
     return seed % _SEED_MOD
 
 
+def _with_messages(fields: dict[str, Any], seed: Any) -> dict[str, Any]:
+    """The body's key order, the same on every path: the fields, then the messages, then the seed."""
+    return {**{k: v for k, v in fields.items() if k != "seed"}, "messages": 0, "seed": seed}
+
+
 def encode_body(fields: dict[str, Any], messages_json: str) -> bytes:
     """The request body as sent and hashed: `fields` plus the messages, already serialised once."""
-    text = canonical_json({**fields, "messages": 0})
+    text = canonical_json(_with_messages(fields, fields["seed"]))
     return text.replace(_MESSAGES_SLOT, '"messages":' + messages_json, 1).encode()
 
 
@@ -69,7 +74,7 @@ class BodyTemplate:
     without per-decision bounds serialises its constant fields once (what `encode_body` gives, faster)."""
 
     def __init__(self, fields: dict[str, Any]) -> None:
-        text = canonical_json({**fields, "messages": 0, "seed": 0})
+        text = canonical_json(_with_messages(fields, 0))
         head, rest = text.split(_MESSAGES_SLOT, 1)
         middle, tail = rest.split(_SEED_SLOT, 1)
         self.head, self.middle, self.tail = head + '"messages":', middle + '"seed":', tail
