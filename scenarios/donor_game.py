@@ -19,6 +19,11 @@ scripted agent copies a scripted survivor's strategy, mutated with `mutation_rat
 scripted strategy the run started with. A new LLM agent writes its own strategy after seeing the
 survivors' strategies and scores. A slot stays scripted or LLM for the whole run; its persona stays too.
 
+A missing decision (a model that gave no usable answer; see `backend.on_failure`) is a void donation:
+the donor gives nothing and punishes no one, but it is no refusal either: its standing is not assessed,
+the recipient's trace shows no act in that round, and the row's `action`, `amount` and `fraction` are
+null. A missing strategy leaves the agent without one (the strategies table gives the reason).
+
 Steps: a generation is `rounds` steps (one per round) plus, when any slot is LLM-driven, one step
 before them in which the generation's new LLM agents write their strategies ("donor_strategy").
 Generations and rounds are numbered from 1 in the tables; there is one game per generation.
@@ -1040,20 +1045,26 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
         cfg = self.config
         donors, recipients = batch.agent_ids, batch.obs["recipient"]
         before = world.resources
+        gives = ~answer.missing  # a missing decision voids that donation (see the module docstring)
         amount = np.clip(np.nan_to_num(answer.values["amount"].astype(np.float64)), 0.0, batch.bounds["amount"])
-        punish = (answer.values["action"] == 1) if cfg.punishment else np.zeros(len(donors), bool)
+        amount = np.where(gives, amount, 0.0)
+        punish = ((answer.values["action"] == 1) if cfg.punishment else np.zeros(len(donors), bool)) & gives
         slipped = np.zeros(len(donors), bool)
         if cfg.execution_error > 0:
             slipped = (amount > 0) & (rng.random(len(donors)) < cfg.execution_error)
             amount = np.where(slipped, 0.0, amount)
-        after = settle(before, donors, recipients, amount, punish, cfg.multiplier, cfg.punishment_multiplier)
+        after = settle(
+            before, donors[gives], recipients[gives], amount[gives], punish[gives], cfg.multiplier,
+            cfg.punishment_multiplier,
+        )  # fmt: skip
         share = np.divide(amount, before[donors], out=np.zeros_like(amount), where=before[donors] > 0)
-        world.reputation = assess(world.reputation, donors, recipients, (amount > 0) & ~punish)
+        cooperated = (amount > 0) & ~punish
+        world.reputation = assess(world.reputation, donors[gives], recipients[gives], cooperated[gives])
         if cfg.assessment_error > 0 and cfg.reputation == "global":  # the public record errs
             wrong = rng.random((len(NORMS), len(donors))) < cfg.assessment_error
-            world.reputation[:, donors] ^= wrong
-        world.given_to[t, donors] = recipients
-        world.given_share[t, donors] = share
+            world.reputation[:, donors[gives]] ^= wrong[:, gives]
+        world.given_to[t, donors] = np.where(gives, recipients, -1)  # a void donation leaves no trace
+        world.given_share[t, donors] = np.where(gives, share, 0.0)
         world.punished[t, donors] = punish
         world.resources = after
         n, m = len(before), len(donors)
@@ -1068,9 +1079,9 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
                 "round": np.full(m, t + 1, np.int32),
                 "actor_id": donors,
                 "target_id": recipients,
-                "action": pl.Series(ACTIONS).gather(punish.astype(np.int64)),
-                "amount": amount,
-                "fraction": share,
+                "action": pl.Series(ACTIONS).gather(pl.Series(np.where(gives, punish, -1)).replace(-1, None)),
+                "amount": pl.Series(np.where(gives, amount, np.nan), nan_to_null=True),
+                "fraction": pl.Series(np.where(gives, share, np.nan), nan_to_null=True),
                 "actor_before": before[donors],
                 "actor_after": after[donors],
                 "target_before": before[recipients],

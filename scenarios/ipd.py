@@ -7,6 +7,11 @@ in the PD J is cooperate. In BoS the row player (the edge's lower agent id) pref
 The prompt is the paper's: the rules in words from the player's side, one line per past round with
 both players' points, then "Q: Which Option do you choose, Option J or Option F? A: Option".
 
+A missing decision (a model that gave no usable answer; see `backend.on_failure`) voids that match's
+round: the player's `action` is null, both players' payoffs for the round are null, and the round is
+in both histories as unknown (-1). Prompts say the round did not count; scripted strategies read it as
+no information and look back to the last round that was played.
+
 Robustness factors (Akata et al. relabel options and vary the prompt; LLMs favour the first-named
 option), each a config switch recorded in the manifest:
 - `labels`: the two options' names in every prompt ([J, F] as in the paper). Records always hold the
@@ -214,6 +219,9 @@ def rules_text(payoffs: list, side: int, rounds: int, labels: tuple[str, str] = 
 def history_lines(own: Any, opp: Any, payoffs: list, side: int, labels: tuple[str, str] = MOVES) -> list[str]:
     lines = []
     for i, (mine, theirs) in enumerate(zip(own, opp, strict=True), start=1):
+        if mine < 0 or theirs < 0:  # a void round: a choice was never made (see the module docstring)
+            lines.append(f"In round {i}, no choice was recorded for one of you, so the round did not count.")
+            continue
         mine_pts, their_pts = payoffs[side][int(mine)][int(theirs)]
         lines.append(
             f"In round {i}, you chose Option {labels[int(mine)]} and the other player chose Option "
@@ -266,11 +274,25 @@ def answer_format(reply: str, first: str, second: str) -> str:
 
 # ---- scripted strategies (Axelrod's / Akata et al.'s opponents) -----------------------------------------------
 # A strategy is one function of the two histories, as in Axelrod's library: `own` and `opp` are int8
-# arrays [n, t] of past moves (0 = J, 1 = F), `t` the round about to be played, `u` one uniform draw
-# per decision. It returns n moves. No loop over matches.
+# arrays [n, t] of past moves (0 = J, 1 = F; -1 in a void round, where a move was never made), `t` the
+# round about to be played, `u` one uniform draw per decision. It returns n moves. No loop over matches.
+# A void round is no information: the strategies that look back read the last rounds that were played.
 
 J, F = 0, 1
 Move = np.int8
+
+
+def _last_played(own: np.ndarray, opp: np.ndarray, back: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """For every match, the index of the `back`-th last round both moves are known in (-1: none)."""
+    t = own.shape[1]
+    played = (own >= 0) & (opp >= 0)
+    if played.all():  # the common case, and the cheap one
+        index = t - back
+        return np.full(len(own), index), np.full(len(own), index >= 0)
+    count = np.cumsum(played[:, ::-1], axis=1)  # played rounds counted from the end
+    hit = (count == back) & played[:, ::-1]
+    found = hit.any(axis=1)
+    return np.where(found, t - 1 - hit.argmax(axis=1), -1), found
 
 
 def _const(move: int):
@@ -279,7 +301,11 @@ def _const(move: int):
 
 def _copy_last(opening: int):
     def play(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
-        return np.full(len(opp), opening, Move) if t == 0 else opp[:, t - 1].astype(Move)
+        if t == 0:
+            return np.full(len(opp), opening, Move)
+        index, found = _last_played(own, opp)
+        rows = np.arange(len(opp))
+        return np.where(found, opp[rows, np.maximum(index, 0)], opening).astype(Move)
 
     return play
 
@@ -288,19 +314,26 @@ def tit_for_two_tats(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) ->
     """Defect only after two defections in a row."""
     if t < 2:
         return np.full(len(opp), J, Move)
-    return (opp[:, t - 1] & opp[:, t - 2]).astype(Move)
+    rows = np.arange(len(opp))
+    last, found_last = _last_played(own, opp, 1)
+    before, found_before = _last_played(own, opp, 2)
+    both = found_last & found_before
+    return (both & (opp[rows, np.maximum(last, 0)] == F) & (opp[rows, np.maximum(before, 0)] == F)).astype(Move)
 
 
 def grim_trigger(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
     """Cooperate until the other defects once, then defect for ever."""
-    return opp[:, :t].any(axis=1).astype(Move) if t else np.full(len(opp), J, Move)
+    return (opp[:, :t] == F).any(axis=1).astype(Move) if t else np.full(len(opp), J, Move)
 
 
 def win_stay_lose_shift(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
     """Pavlov: keep the last move after R or T (the other played J), switch after S or P."""
     if t == 0:
         return np.full(len(opp), J, Move)
-    return np.where(opp[:, t - 1] == J, own[:, t - 1], 1 - own[:, t - 1]).astype(Move)
+    index, found = _last_played(own, opp)
+    rows, index = np.arange(len(opp)), np.maximum(index, 0)
+    mine, theirs = own[rows, index], opp[rows, index]
+    return np.where(found, np.where(theirs == J, mine, 1 - mine), J).astype(Move)
 
 
 def alternate(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
@@ -584,11 +617,14 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
     ) -> StepResult:
         t, m = world.round, len(world.pairs)
         intended = decisions[0].values["move"].astype(np.int8)
+        missing = decisions[0].missing
         flipped = rng.random(2 * m) < self.config.noise if self.config.noise else np.zeros(2 * m, bool)
-        played = (intended ^ flipped).reshape(m, 2)
+        flipped &= ~missing  # noise flips a move that was made
+        played = np.where(missing, -1, intended ^ flipped).astype(np.int8).reshape(m, 2)
         world.moves[:, :, t] = played
-        row, col = played[:, 0], played[:, 1]
-        row_points = self.payoffs[0, row, col]  # [m, 2]: (row's, col's)
+        void = (played < 0).any(axis=1)  # a missing move voids the match's round for both players
+        row, col = np.maximum(played[:, 0], 0), np.maximum(played[:, 1], 0)
+        row_points = np.where(void[:, None], np.nan, self.payoffs[0, row, col])  # [m, 2]: (row's, col's)
         actor_points = np.stack([row_points[:, 0], row_points[:, 1]], axis=1).reshape(-1)
         target_points = np.stack([row_points[:, 1], row_points[:, 0]], axis=1).reshape(-1)
         predicted = decisions[0].values.get("prediction")
@@ -605,16 +641,20 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
                 "round": np.full(2 * m, t + 1, np.int32),
                 "actor_id": world.pairs.reshape(-1),
                 "target_id": world.pairs[:, ::-1].reshape(-1),
-                "action": pl.Series(MOVES).gather(played.reshape(-1)),
+                "action": pl.Series(MOVES).gather(pl.Series(played.reshape(-1).astype(np.int64)).replace(-1, None)),
                 "flipped": flipped,
-                "payoff_actor": actor_points,
-                "payoff_target": target_points,
+                "payoff_actor": pl.Series(actor_points, nan_to_null=True),
+                "payoff_target": pl.Series(target_points, nan_to_null=True),
                 "prediction": prediction,
                 "shown_first": self.shown_first(batches[0]),
             }
         )
         world.round = t + 1
-        summary = {"J_rate": float(1.0 - played.mean()), "mean_payoff": float(actor_points.mean())}
+        made = played[played >= 0]
+        summary = {
+            "J_rate": float(1.0 - made.mean()) if len(made) else float("nan"),
+            "mean_payoff": float(np.nanmean(actor_points)) if (~void).any() else float("nan"),
+        }
         return StepResult(
             world=world,
             tables={"interactions": table},

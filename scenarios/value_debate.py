@@ -15,7 +15,9 @@ bounded-confidence rule as a filter; in `free` mode everyone is heard and the mo
 point keeps its exact position (no drift from rounding). Stubborn agents never move, whatever they
 answer. Scripted agents in the mix follow the Deffuant rule (`bounded_confidence`) or never move (`stubborn`).
 
-A decision the model could not give (a missing answer) keeps the listener's position.
+A decision the model could not give is missing, never a default: a missing argument voids that meeting
+(the listener is not asked and keeps its position; the listen row says not heard), and a missing
+answer from a listener keeps its position.
 
 What the system prompt says about the agent's values is `anchor`:
 - `current` (the default): the persona's own words without its value scores, then "The values that
@@ -349,7 +351,9 @@ class ValueDebate(OpinionScenario):
         assert m is not None
         idx = np.flatnonzero(m.heard)
         texts = decisions[0].values["argument"] if decisions else np.empty(0, object)
+        said = ~decisions[0].missing if decisions else np.zeros(0, bool)
         m.argument[idx] = texts
+        m.heard[idx] = said  # a missing argument voids the meeting: its listener is not asked
         world.phase = "listen"
         if self.config.record_interactions and len(idx):
             k = len(idx)
