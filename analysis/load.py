@@ -37,6 +37,8 @@ RUN_COLUMNS = (
     "converged",
     "converged_at_step",
 )
+# Columns that say how a run went, not how it was set up: never what tells two conditions apart.
+OUTCOME_COLUMNS = ("run_id", "seed", "status", "converged", "converged_at_step")
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,8 @@ class RunSet:
         return RunSet(runs_by_id={r: self.runs_by_id[r] for r in run_ids}, root=self.root)
 
     def conditions(self) -> list[tuple[str, list[str]]]:
-        """(label, run_ids) per experimental condition: runs of one scenario that differ only in seed.
+        """(label, run_ids) per experimental condition: runs of one scenario that differ only in seed (and
+        in how they went: status, whether and when they converged).
 
         The label names what distinguishes the condition, e.g. "value_diffusion: epsilon=0.1"; a
         single condition of one scenario gets just the scenario name.
@@ -158,7 +161,7 @@ class RunSet:
             meta = meta.select(c for c in meta.columns if meta[c].null_count() < meta.height)
             varying = [
                 c for c in meta.columns
-                if c not in ("run_id", "seed", "status") and meta[c].cast(pl.String).n_unique() > 1
+                if c not in OUTCOME_COLUMNS and meta[c].cast(pl.String).n_unique() > 1
             ]  # fmt: skip
             groups = meta.group_by(varying, maintain_order=True) if varying else [((), meta)]
             for key, group in groups:
