@@ -69,10 +69,11 @@ def break_at_gaps(xs: np.ndarray, *ys: np.ndarray) -> tuple[np.ndarray, ...]:
     return (np.insert(xs, gaps, between), *(np.insert(np.asarray(y, dtype=np.float64), gaps, np.nan) for y in ys))
 
 
-def isolated(xs: np.ndarray) -> np.ndarray:
-    """Which points of a `break_at_gaps` series have no neighbour to join (a band cannot show them)."""
-    finite = ~np.isnan(xs)
-    if len(xs) < 2:
+def isolated(ys: np.ndarray) -> np.ndarray:
+    """Which points of a `break_at_gaps` series (its y values, NaN at the breaks) have no neighbour to join:
+    a band cannot show their interval."""
+    finite = ~np.isnan(np.asarray(ys, dtype=np.float64))
+    if len(ys) < 2:
         return finite
     before = np.concatenate([[False], finite[:-1]])
     after = np.concatenate([finite[1:], [False]])
@@ -101,7 +102,7 @@ def line_with_band(
         if not np.isfinite(low).any():
             continue
         ax.fill_between(xs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-        alone = isolated(xs) & np.isfinite(low)
+        alone = isolated(mean) & np.isfinite(low)
         if alone.any():
             ax.errorbar(xs[alone], mean[alone], yerr=[mean[alone] - low[alone], high[alone] - mean[alone]],
                         fmt="none", ecolor=line.get_color(), elinewidth=1, capsize=2)  # fmt: skip
@@ -468,7 +469,8 @@ def edges_from_config(
         u, v = np.triu_indices(n, k=1)
         return np.stack([u, v], axis=1)
     if run_dir is not None and (Path(run_dir) / "graph.parquet").is_file():
-        return pl.read_parquet(Path(run_dir) / "graph.parquet").select("source", "target").to_numpy()
+        graph_file = Path(run_dir) / "graph.parquet"
+        return pl.read_parquet(graph_file, columns=["source", "target"], glob=False).to_numpy()
     if graph.get("kind") == "edgelist" and graph.get("path") and Path(graph["path"]).is_file():
         if "id" not in agents.columns:
             return None

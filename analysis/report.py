@@ -167,8 +167,8 @@ def incomplete(page: Page, runs: RunSet) -> None:
             rows.append({"where": str(run.path.relative_to(runs.root)) if run.path != runs.root else ".",
                          "cell or run": run.run_id, "status": status, "error": run.manifest.get("error")})  # fmt: skip
     if not rows:
-        counted = f"{total} cells in sweep.json, " if total else ""
-        page.text(f"Every run completed ({counted}{len(runs)} runs loaded).", css="note")
+        counted = f"{_count(total, 'cell')} in sweep.json, " if total else ""
+        page.text(f"Every run completed ({counted}{_count(len(runs), 'run')} loaded).", css="note")
         return
     page.text(f"{len(rows)} did not complete; the figures below leave them out.")
     page.table(pl.DataFrame(rows, schema={"where": pl.String, "cell or run": pl.String, "status": pl.String,
@@ -253,6 +253,10 @@ def overview(page: Page, runs: RunSet) -> None:
     common = [c for c in meta.columns if c not in varying and meta[c].null_count() < meta.height]
     page.table(pl.DataFrame({"setting": common, "value": [_cell(meta[c][0], 6) for c in common]}))
     page.table(meta.select(varying))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _scalar(value: object) -> bool:
