@@ -232,9 +232,9 @@ def effect_table(
     """Metric `metric` by level of each factor, with intervals over seeds (see the module note).
 
     Columns: scenario, metric, factor, level, [the metric's hue], mean, low, high, n_seeds, n_runs, reduced
-    (how each run became one number). Rows per factor in the order given, levels in numeric order when
-    they are all numbers, else in text order. Runs whose status is not "completed" are left out (with
-    a warning) unless `completed_only=False`.
+    (how each run became one number), interval (which interval low and high bound, e.g. "95% Student-t").
+    Rows per factor in the order given, levels in numeric order when they are all numbers, else in text
+    order. Runs whose status is not "completed" are left out (with a warning) unless `completed_only=False`.
     """
     found = [(scenario, m) for scenario, ms in registered(runs).items() for m in ms if m.name == metric]
     if not found:
@@ -253,8 +253,10 @@ def effect_table(
         values = per_run(spec.compute(subset), metric, spec.x, spec.hue, spec.hold, reduce)
         hue = spec.hue if spec.hue in values.columns else None
         table = _by_level(values.join(levels, on="run_id"), metric, names, hue, level, method)
+        interval = f"{level:.0%} {'Student-t' if method == 't' else 'bootstrap'}"
         parts.append(table.select(pl.lit(scenario).alias("scenario"), pl.lit(metric).alias("metric"), pl.all(),
-                                  pl.lit(reduction(spec.x, spec.hold, reduce)).alias("reduced")))  # fmt: skip
+                                  pl.lit(reduction(spec.x, spec.hold, reduce)).alias("reduced"),
+                                  pl.lit(interval).alias("interval")))  # fmt: skip
     if not parts:
         raise AnalysisError(f"effect_table: no completed run under {runs.root} (pass completed_only=False)")
     return pl.concat(parts, how="diagonal_relaxed")

@@ -264,7 +264,9 @@ def plot_series(
     return fig
 
 
-EFFECT_COLUMNS = ("scenario", "metric", "factor", "level", "mean", "low", "high", "n_seeds", "n_runs", "reduced")
+EFFECT_COLUMNS = (
+    "scenario", "metric", "factor", "level", "mean", "low", "high", "n_seeds", "n_runs", "reduced", "interval"
+)  # fmt: skip
 
 
 def plot_effects(table: pl.DataFrame, *, palette: Palette | None = None, title: str | None = None) -> Figure:
@@ -282,7 +284,8 @@ def plot_effects(table: pl.DataFrame, *, palette: Palette | None = None, title: 
     colours = palette_for(table[hue].to_list(), palette) if hue else None
     ncols = min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
-    fig = Figure(figsize=(4.2 * ncols + (2.0 if hue else 0.0), 3.4 * nrows + 0.8), layout="constrained")
+    width = max(6.5, 4.2 * ncols) + (2.0 if hue else 0.0)  # room for the two-line title over one panel
+    fig = Figure(figsize=(width, 3.4 * nrows + 0.8), layout="constrained")
     FigureCanvasAgg(fig)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False, sharey=not several)).ravel()
     for ax, (scenario, factor) in zip(axes, panels, strict=False):
@@ -297,8 +300,8 @@ def plot_effects(table: pl.DataFrame, *, palette: Palette | None = None, title: 
                    title_fontsize=7)  # fmt: skip
     low, high = table["n_seeds"].min(), table["n_seeds"].max()
     seeds = f"{low}" if low == high else f"{low} to {high}"
-    fig.suptitle(title or f"{table['metric'][0]} by factor level\nmean over {seeds} seeds per level, 95% Student-t "
-                 "interval (hollow marker: no interval)", fontsize=9)  # fmt: skip
+    fig.suptitle(title or f"{table['metric'][0]} by factor level\nmean over {seeds} seeds per level, "
+                 f"{table['interval'][0]} interval (hollow marker: no interval)", fontsize=9)  # fmt: skip
     return fig
 
 

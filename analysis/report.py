@@ -189,7 +189,7 @@ def main_metric_effects(page: Page, runs: RunSet) -> None:
     table = effect_table(runs.subset(done), main.name, factors)
     page.text(f"{main.name}: {main.description} ({table['reduced'][0]} of each run).", css="note")
     page.figure(plots.plot_effects(table, palette=page.palette), f"{main.name} by swept parameter")
-    page.table(table.drop("scenario", "metric", "reduced"))
+    page.table(table.drop("scenario", "metric", "reduced", "interval"))
 
 
 def scenario_sections(page: Page, runs: RunSet) -> None:

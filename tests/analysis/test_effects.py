@@ -75,6 +75,7 @@ def test_each_level_is_a_mean_over_seeds_of_the_other_factors_cells(grid: Path) 
     assert rows["population.persona_fields", "null"]["mean"] == pytest.approx(0.45)
     assert set(table["n_seeds"]) == {3} and set(table["n_runs"]) == {6}
     assert set(table["reduced"]) == {"mean over generations"} and set(table["scenario"]) == {"donor_game"}
+    assert set(table["interval"]) == {"95% Student-t"}
     # levels in text order within each factor, factors in the order found
     assert table.select("factor", "level").rows() == [
         ("population.persona_fields", "[]"), ("population.persona_fields", "null"),
@@ -89,6 +90,8 @@ def test_a_sweep_json_names_the_factors_and_their_order(grid: Path) -> None:
     assert table["factor"].unique(maintain_order=True).to_list() == ["scenario.reputation", "population.persona_fields"]
     only = quiet_table(load(grid), "donation", factors=["scenario.reputation"])
     assert only["level"].to_list() == ["global", "trace"]
+    by_column = quiet_table(load(grid), "donation", factors=["param_reputation"])  # a runs.runs column works too
+    assert by_column["mean"].to_list() == pytest.approx(only["mean"].to_list())
 
 
 def test_incomplete_runs_are_left_out_and_counted(grid: Path) -> None:

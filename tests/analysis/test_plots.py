@@ -234,7 +234,7 @@ def test_effect_plot_draws_levels_and_intervals() -> None:
         "policy": ["tft", "alld", "tft", "alld", "tft", "tft"],
         "mean": [0.8, 0.1, 0.7, 0.0, 0.9, 0.5], "low": [0.7, 0.0, 0.6, np.nan, 0.8, 0.4],
         "high": [0.9, 0.2, 0.8, np.nan, 1.0, 0.6], "n_seeds": [3] * 6, "n_runs": [6] * 6,
-        "reduced": ["mean over rounds"] * 6,
+        "reduced": ["mean over rounds"] * 6, "interval": ["90% Student-t"] * 6,
     })  # fmt: skip
     fig = plot_effects(table, palette=Palette(["tft", "alld"]))
     labels, noise = fig.axes[:2]
@@ -242,4 +242,5 @@ def test_effect_plot_draws_levels_and_intervals() -> None:
     assert noise.get_xticks().tolist() == [0.0, 0.2]  # numbers on a numeric axis
     hollow = [ln for ln in labels.lines if ln.get_markerfacecolor() == "none"]
     assert len(hollow) == 1 and np.asarray(hollow[0].get_ydata()).tolist() == [0.0]  # alld at [J,F]: no interval
-    assert "3 seeds per level" in fig._suptitle.get_text() and labels.get_ylabel() == "cooperation (mean over rounds)"
+    assert "3 seeds per level, 90% Student-t interval" in fig._suptitle.get_text()
+    assert labels.get_ylabel() == "cooperation (mean over rounds)"

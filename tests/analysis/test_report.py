@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +137,20 @@ def test_a_sweep_whose_cells_all_completed_says_so(ipd_run: Path, tmp_path: Path
     page = build_report(root)
     assert "Every run completed (1 cell in sweep.json, 1 run loaded)." in page
     assert "Skipped: no parameter varies across the ipd runs besides the seed" in page
+
+
+def test_runs_that_did_not_complete_are_read_from_their_manifests(ipd_run: Path, tmp_path: Path) -> None:
+    """No sweep.json: two conditions (rounds 2 and 5), one run of which was interrupted; its status and error
+    come from its own manifest, whatever the status is called (crashed, interrupted, ...)."""
+    root = tmp_path / "runs"
+    for name, rounds, status in (("a", 2, "completed"), ("b", 5, "interrupted")):
+        shutil.copytree(ipd_run, root / name)
+        manifest = json.loads((root / name / "manifest.json").read_text())
+        manifest.update(run_id=name, status=status, error="interrupted (SIGTERM)" if status != "completed" else None)
+        manifest["config"]["scenario"]["rounds"] = rounds
+        (root / name / "manifest.json").write_text(json.dumps(manifest))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        page = build_report(root)
+    assert "1 did not complete; the figures below leave them out." in page
+    assert "<td>b</td><td>b</td><td>interrupted</td><td>interrupted (SIGTERM)</td>" in page
