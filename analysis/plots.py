@@ -441,7 +441,7 @@ def plot_network(
         graph,
         pos,
         nodelist=drawn,
-        node_color=[colour[i] for i in drawn],
+        node_color=[colour.get(i, np.nan) for i in drawn],  # an edge's end with no recorded value: no colour
         cmap="viridis",
         vmin=0.0,
         vmax=1.0,

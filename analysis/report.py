@@ -170,7 +170,8 @@ def incomplete(page: Page, runs: RunSet) -> None:
         counted = f"{_count(total, 'cell')} in sweep.json, " if total else ""
         page.text(f"Every run completed ({counted}{_count(len(runs), 'run')} loaded).", css="note")
         return
-    page.text(f"{len(rows)} did not complete; the figures below leave them out.")
+    page.text(f"{len(rows)} did not complete; the sweep's figure below leaves them out (a condition's own "
+              "figures show what such runs recorded, if they were loaded).")  # fmt: skip
     page.table(pl.DataFrame(rows, schema={"where": pl.String, "cell or run": pl.String, "status": pl.String,
                                           "error": pl.String}))  # fmt: skip
 

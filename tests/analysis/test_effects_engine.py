@@ -75,6 +75,6 @@ def test_effect_of_noise_on_cooperation(noise_sweep: Path) -> None:
 
 def test_sweep_report_of_the_engine_sweep(noise_sweep: Path) -> None:
     page = build_report(noise_sweep)
-    assert "3 did not complete; the figures below leave them out." in page
+    assert "3 did not complete; the sweep&#x27;s figure below leaves them out" in page
     assert page.count("scenario.noise=2,") == 3  # the three refused cells, each with its one-line error
     assert "scenario.noise" in page and '<img alt="cooperation by swept parameter"' in page

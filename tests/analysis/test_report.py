@@ -118,7 +118,7 @@ def test_sweep_report_lists_what_did_not_complete_and_draws_the_main_metric(tmp_
     write_sweep(root, cells, swept=["scenario.reputation", "seed"])
     page = build_report(root)
     assert "<b>disk</b>" not in page and "OSError: &lt;b&gt;disk&lt;/b&gt; full" in page
-    assert "2 did not complete; the figures below leave them out." in page
+    assert "2 did not complete; the sweep&#x27;s figure below leaves them out" in page
     assert "scenario.reputation=bogus,seed=1" in page
     assert "Input should be &#x27;trace&#x27; or &#x27;global&#x27;" in page
     assert page.count("crashed-run") >= 1 and "Sweep: donor_game, main metric by swept parameter" in page
@@ -152,5 +152,5 @@ def test_runs_that_did_not_complete_are_read_from_their_manifests(ipd_run: Path,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         page = build_report(root)
-    assert "1 did not complete; the figures below leave them out." in page
+    assert "1 did not complete; the sweep&#x27;s figure below leaves them out" in page
     assert "<td>b</td><td>b</td><td>interrupted</td><td>interrupted (SIGTERM)</td>" in page
