@@ -3,7 +3,10 @@
 `load(path)` gives stacked LazyFrames over one run or a sweep; the metric modules (`cooperation`,
 `donations`, `opinions`) return one row per run and group; `stats.over_seeds` adds Student-t intervals
 across seeds (`share_over_seeds`: Wilson intervals for yes/no outcomes); `missing` puts the share of
-fallback decisions beside a rate; `plots` draws figures; `report` writes the HTML page (`socsim-report`).
+fallback decisions beside a rate; `effects.effect_table` gives a metric by the level of each factor a
+sweep varied (prompt variant, labels, option order, persona fields, any parameter) with intervals over
+seeds; `plots` draws figures (colours from one `palette.Palette` per report); `report` writes the HTML
+page (`socsim-report`).
 """
 
 from analysis.errors import AnalysisError, MissingTableError

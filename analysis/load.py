@@ -37,6 +37,8 @@ RUN_COLUMNS = (
     "converged",
     "converged_at_step",
 )
+# Columns that say how a run went, not how it was set up: never what tells two conditions apart.
+OUTCOME_COLUMNS = ("run_id", "seed", "status", "converged", "converged_at_step")
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,12 @@ class Run:
         if not path.is_file():
             return None
         try:
-            meta = pl.read_parquet_metadata(path)
+            with path.open("rb") as file:  # a file, not a path: polars reads [A,B] in a path as a glob
+                meta = pl.read_parquet_metadata(file)
             nodes = int(meta["socsim.nodes"])
             if meta.get("socsim.graph") == "complete":
                 return RunGraph(nodes, None)
-            frame = pl.read_parquet(path, columns=["source", "target"])
+            frame = pl.read_parquet(path, columns=["source", "target"], glob=False)
         except Exception as exc:  # a foreign or truncated file: one line naming it
             raise AnalysisError(f"{path}: not a socsim graph file ({type(exc).__name__}: {exc})") from None
         return RunGraph(nodes, frame.to_numpy().astype(np.int64).reshape(-1, 2))
@@ -147,7 +150,8 @@ class RunSet:
         return RunSet(runs_by_id={r: self.runs_by_id[r] for r in run_ids}, root=self.root)
 
     def conditions(self) -> list[tuple[str, list[str]]]:
-        """(label, run_ids) per experimental condition: runs of one scenario that differ only in seed.
+        """(label, run_ids) per experimental condition: runs of one scenario that differ only in seed (and
+        in how they went: status, whether and when they converged).
 
         The label names what distinguishes the condition, e.g. "value_diffusion: epsilon=0.1"; a
         single condition of one scenario gets just the scenario name.
@@ -158,7 +162,7 @@ class RunSet:
             meta = meta.select(c for c in meta.columns if meta[c].null_count() < meta.height)
             varying = [
                 c for c in meta.columns
-                if c not in ("run_id", "seed", "status") and meta[c].cast(pl.String).n_unique() > 1
+                if c not in OUTCOME_COLUMNS and meta[c].cast(pl.String).n_unique() > 1
             ]  # fmt: skip
             groups = meta.group_by(varying, maintain_order=True) if varying else [((), meta)]
             for key, group in groups:
@@ -206,7 +210,8 @@ class RunSet:
             files = run.parts.get(name)
             if not files:
                 continue
-            frame = pl.scan_parquet([str(f) for f in files])
+            # glob=False: a sweep cell's directory may hold brackets (scenario.labels=[J,F],seed=1)
+            frame = pl.scan_parquet([str(f) for f in files], glob=False)
             have = set(frame.collect_schema().names())
             extra = [
                 pl.lit(value, dtype=self._meta.schema[key]).alias(key)
@@ -296,7 +301,8 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 def _check_parquet(path: Path, required: tuple[str, ...]) -> None:
     """Read the footer only: cheap, and turns a foreign or truncated file into a one-line error."""
     try:
-        names = pl.read_parquet_schema(path).keys()
+        with path.open("rb") as file:  # not the path: polars would read brackets in it as a glob
+            names = pl.read_parquet_schema(file).keys()
     except Exception as exc:  # polars raises several kinds for a non-Parquet file
         raise AnalysisError(f"{path}: not a readable Parquet file ({type(exc).__name__})") from None
     missing = [c for c in required if c not in names]

@@ -7,6 +7,12 @@ model replies, agent names) is HTML-escaped: agent text is untrusted input.
 Sections come from what each run's scenario registers (its `metrics`, read through the scenario
 registry from the name in the manifest), so an installed out-of-tree scenario gets its figures too;
 a metric that cannot be computed for these runs says why and is skipped.
+
+A sweep (a directory with sweep.json, or runs that differ in more than the seed) first gets a Sweep
+section: the cells and runs that did not complete, with their errors, and each scenario's main metric
+(its first registered one) against each swept parameter with intervals over seeds
+(`analysis.effects`). Every figure of one report takes its colours from one `Palette`, so a policy
+has the same colour everywhere.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from analysis import plots
+from analysis.effects import COMPLETED, effect_table, factor_levels, sweep_manifests
 from analysis.errors import AnalysisError
 from analysis.load import RunSet, load
 from analysis.metrics import scenario_of
+from analysis.palette import Palette
 from analysis.stats import hold_last, over_seeds
 from scenarios.base import Metric
 from scenarios.tables import columns
@@ -47,9 +55,10 @@ font-size:.8em;max-height:30em}img{max-width:100%;display:block;margin:.5em 0}
 class Page:
     """Collects escaped HTML fragments; every value from the run passes through `text` or `table`."""
 
-    def __init__(self) -> None:
+    def __init__(self, palette: Palette | None = None) -> None:
         self.parts: list[str] = []
         self.level = 2  # sections are h3 under a sweep's per-condition h2
+        self.palette = palette or Palette()  # one colour per policy (or other hue value) in every figure
 
     def heading(self, title: str) -> None:
         self.parts.append(f"<h{self.level}>{html.escape(title)}</h{self.level}>")
@@ -102,9 +111,11 @@ def build_report(path: str | Path) -> str:
     over seeds of one setting and never mix, say, two values of epsilon.
     """
     runs = load(path)
-    page = Page()
+    page = Page(report_palette(runs))
     overview(page, runs)
     groups = runs.conditions()
+    if len(groups) > 1 or sweep_manifests(runs):
+        sweep_overview(page, runs)
     for label, run_ids in groups:
         subset = runs.subset(run_ids)
         if len(groups) > 1:
@@ -118,6 +129,68 @@ def build_report(path: str | Path) -> str:
     page.pre(plots.manifest_text(runs.manifest(runs.run_ids[0])))
     scenarios = ", ".join(runs.scenarios)
     return page.html(f"socsim report: {scenarios}, {len(runs)} run{'s' if len(runs) != 1 else ''}")
+
+
+def report_palette(runs: RunSet) -> Palette:
+    """The report's colours, seeded with every policy of the loaded runs in sorted order (other hue values,
+    such as dimensions, get the next colours as figures meet them)."""
+    if not runs.has("agents") or "policy" not in columns(runs.agents):
+        return Palette()
+    return Palette(runs.agents.select(pl.col("policy").unique()).collect()["policy"].to_list())
+
+
+def sweep_overview(page: Page, runs: RunSet) -> None:
+    """What did not complete, then each scenario's main metric against each swept parameter."""
+    page.section("Sweep: cells and runs that did not complete", partial(incomplete, page, runs))
+    for name in runs.scenarios:
+        subset = runs.subset(runs.runs.filter(pl.col("scenario") == name)["run_id"].to_list())
+        page.section(f"Sweep: {name}, main metric by swept parameter", partial(main_metric_effects, page, subset))
+
+
+def incomplete(page: Page, runs: RunSet) -> None:
+    """Cells a sweep.json lists as failed or still running (with their error), and loaded runs whose
+    manifest says they did not complete (failed, crashed, interrupted, running)."""
+    rows: list[dict[str, object]] = []
+    listed: set[str] = set()
+    total = 0
+    for root, sweep in sorted(sweep_manifests(runs).items()):
+        cells = sweep.get("cells") or []
+        total += len(cells)
+        for cell in cells:
+            if cell.get("status") != COMPLETED:
+                rows.append({"where": f"{root.name}/sweep.json", "cell or run": cell.get("name") or cell.get("num"),
+                             "status": cell.get("status"), "error": cell.get("error")})  # fmt: skip
+                listed.update(str(v) for v in (cell.get("run_id"), cell.get("run_dir")) if v)
+    for run in runs:
+        status = runs.runs.filter(pl.col("run_id") == run.run_id)["status"][0]
+        if status != COMPLETED and run.run_id not in listed and run.path.name not in listed:
+            rows.append({"where": str(run.path.relative_to(runs.root)) if run.path != runs.root else ".",
+                         "cell or run": run.run_id, "status": status, "error": run.manifest.get("error")})  # fmt: skip
+    if not rows:
+        counted = f"{_count(total, 'cell')} in sweep.json, " if total else ""
+        page.text(f"Every run completed ({counted}{_count(len(runs), 'run')} loaded).", css="note")
+        return
+    page.text(f"{len(rows)} did not complete; the sweep's figure below leaves them out (a condition's own "
+              "figures show what such runs recorded, if they were loaded).")  # fmt: skip
+    page.table(pl.DataFrame(rows, schema={"where": pl.String, "cell or run": pl.String, "status": pl.String,
+                                          "error": pl.String}))  # fmt: skip
+
+
+def main_metric_effects(page: Page, runs: RunSet) -> None:
+    """The scenario's main metric (its first registered one, one number per run: see analysis.effects)
+    by level of each swept parameter, over the completed runs."""
+    name = runs.scenarios[0]
+    main = scenario_of(name).metrics[0]
+    done = runs.runs.filter(pl.col("status") == COMPLETED)["run_id"].to_list()
+    if not done:
+        raise AnalysisError(f"no completed {name} run")
+    factors, _ = factor_levels(runs.subset(done))
+    if not factors:
+        raise AnalysisError(f"no parameter varies across the {name} runs besides the seed")
+    table = effect_table(runs.subset(done), main.name, factors)
+    page.text(f"{main.name}: {main.description} ({table['reduced'][0]} of each run).", css="note")
+    page.figure(plots.plot_effects(table, palette=page.palette), f"{main.name} by swept parameter")
+    page.table(table.drop("scenario", "metric", "reduced", "interval"))
 
 
 def scenario_sections(page: Page, runs: RunSet) -> None:
@@ -146,14 +219,16 @@ def _metric_view(page: Page, runs: RunSet, metric: Metric) -> Callable[[], None]
         by = [c for c in (metric.x, metric.hue) if c]
         if metric.hold and metric.x:
             values = hold_last(values, x=metric.x, by=[metric.hue] if metric.hue else [])
+        colours = page.palette
         if metric.plot == "line" and metric.x:
-            page.figure(
-                plots.plot_series(values, metric.name, x=metric.x, hue=metric.hue, title=metric.name), metric.name
-            )
+            fig = plots.plot_series(values, metric.name, x=metric.x, hue=metric.hue, title=metric.name, palette=colours)
+            page.figure(fig, metric.name)
         elif metric.plot == "bars" and metric.hue:
-            page.figure(plots.plot_bars(values, metric.name, metric.hue, title=metric.name), metric.name)
+            page.figure(plots.plot_bars(values, metric.name, metric.hue, title=metric.name, palette=colours),
+                        metric.name)  # fmt: skip
         elif metric.plot == "shares" and metric.x and metric.hue:
-            page.figure(plots.plot_shares(values, metric.x, metric.hue, value=metric.name), metric.name)
+            page.figure(plots.plot_shares(values, metric.x, metric.hue, value=metric.name, palette=colours),
+                        metric.name)  # fmt: skip
             return
         summary = over_seeds(values, metric.name, by=by)
         if "reached" in values.columns:  # runs that never got there are counted, not silently dropped
@@ -179,6 +254,10 @@ def overview(page: Page, runs: RunSet) -> None:
     common = [c for c in meta.columns if c not in varying and meta[c].null_count() < meta.height]
     page.table(pl.DataFrame({"setting": common, "value": [_cell(meta[c][0], 6) for c in common]}))
     page.table(meta.select(varying))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _scalar(value: object) -> bool:

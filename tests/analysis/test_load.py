@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from analysis import AnalysisError, MissingTableError, load
@@ -104,3 +105,29 @@ def test_conditions_group_runs_that_differ_only_in_seed(ipd_run: Path, tmp_path:
     assert runs.conditions() == [("ipd: rounds=2", ["r1", "r2"]), ("ipd: rounds=5", ["r3"])]
     assert runs.subset(["r3"]).interactions.select("param_rounds").unique().collect().item() == 5
     assert load(ipd_run).conditions() == [("ipd", ["ipd-1"])]
+
+
+def test_conditions_ignore_how_runs_ended(ipd_run: Path, tmp_path: Path) -> None:
+    """Two seeds of one setting that converged at different steps are one condition, not two."""
+    sweep = tmp_path / "sweep"
+    for name, seed, step in (("a", 1, 12), ("b", 2, 30)):
+        shutil.copytree(ipd_run, sweep / name)
+        manifest = json.loads((sweep / name / "manifest.json").read_text())
+        manifest.update(run_id=name, seed=seed, outcome={"converged": True, "converged_at_step": step})
+        (sweep / name / "manifest.json").write_text(json.dumps(manifest))
+    assert load(sweep).conditions() == [("ipd", ["a", "b"])]
+
+
+def test_brackets_in_a_sweep_cells_directory_are_not_a_glob(ipd_run: Path, tmp_path: Path) -> None:
+    """A robustness sweep names its cells `scenario.labels=[J,F],seed=1`; polars reads `[J,F]` in a path as
+    a character class unless told otherwise."""
+    cell = tmp_path / "sweep" / "scenario.labels=[J,F],seed=1"
+    shutil.copytree(ipd_run, cell)
+    pl.DataFrame({"source": [0, 1], "target": [1, 2]}).write_parquet(cell / "graph.parquet")
+    table = pq.read_table(cell / "graph.parquet")
+    metadata = {"socsim.nodes": "3", "socsim.graph": "edges"}
+    pq.write_table(table.replace_schema_metadata(metadata), cell / "graph.parquet")
+    runs = load(tmp_path / "sweep")
+    assert runs.interactions.select(pl.len()).collect().item() == 12
+    assert runs.agents.collect().height == 3
+    assert runs.graphs()["ipd-1"].edges.tolist() == [[0, 1], [1, 2]]

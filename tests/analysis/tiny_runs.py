@@ -24,14 +24,17 @@ def write_run(
     model: str | None = None,
     status: str = "completed",
     graph: dict | None = None,
+    population: dict | None = None,
+    error: str | None = None,
 ) -> Path:
-    """Write a run directory as the recorder lays it out: manifest, agents.parquet, table/part-N files."""
+    """Write a run directory as the recorder lays it out: manifest, agents.parquet, table/part-N files.
+    `population` adds keys to the population config (e.g. persona_fields)."""
     run_dir.mkdir(parents=True)
     config = {
         "seed": seed,
         "scenario": scenario,
         "graph": graph or {"kind": "complete"},
-        "population": {"size": 0 if agents is None else agents.height, "mix": {}},
+        "population": {"size": 0 if agents is None else agents.height, "mix": {}, **(population or {})},
         "backend": {"kind": "none" if model is None else "vllm", "model": model},
         "run": {"shards": 0},
     }
@@ -45,6 +48,7 @@ def write_run(
         "started_at": "2026-11-22T10:00:00Z",
         "ended_at": "2026-11-22T10:01:00Z",
         "totals": {},
+        **({"error": error} if error else {}),
     }
     (run_dir / "manifest.json").write_text(json.dumps(manifest))
     if agents is not None:
@@ -139,3 +143,38 @@ def donor_tables() -> dict[str, pl.DataFrame]:
         schema_overrides={"step": pl.Int64, "generation": pl.Int32},
     )  # fmt: skip
     return {"interactions": interactions, "states": states, "strategies": strategies}
+
+
+def donations(per_generation: list[float]) -> pl.DataFrame:
+    """One donor decision per generation, giving the listed fraction: the `donation` metric of generation g
+    is per_generation[g - 1]."""
+    return pl.DataFrame(
+        {
+            "step": list(range(len(per_generation))),
+            "generation": list(range(1, len(per_generation) + 1)),
+            "round": [1] * len(per_generation),
+            "actor_id": [0] * len(per_generation),
+            "target_id": [1] * len(per_generation),
+            "action": ["donate"] * len(per_generation),
+            "amount": [10.0 * f for f in per_generation],
+            "fraction": per_generation,
+            "policy": ["fixed_fraction"] * len(per_generation),
+            "fallback_reason": [None] * len(per_generation),
+        },
+        schema_overrides={"step": pl.Int64, "generation": pl.Int32, "round": pl.Int32, "fallback_reason": pl.String},
+    )
+
+
+def write_sweep(root: Path, cells: list[dict], swept: list[str] | None = None) -> Path:
+    """A sweep directory: each cell {"name", "run_id", "status", "params", "error", ...} becomes an entry of
+    root/sweep.json (as sim/sweep.py writes it); the cells' run directories are written by the caller."""
+    root.mkdir(parents=True, exist_ok=True)
+    entries = [
+        {"num": i, "name": c["name"], "params": c.get("params", {}), "run_dir": c["name"],
+         "status": c.get("status", "completed"), "error": c.get("error"), "run_id": c.get("run_id")}
+        for i, c in enumerate(cells)
+    ]  # fmt: skip
+    counts = {s: sum(e["status"] == s for e in entries) for s in ("running", "completed", "failed")}
+    sweep = {"sweep_dir": str(root), "status": "completed", "swept": swept or [], "counts": counts, "cells": entries}
+    (root / "sweep.json").write_text(json.dumps(sweep))
+    return root
