@@ -160,9 +160,11 @@ def _read_rows(path: Path) -> list[tuple[int, Any]]:
                         ) from None
             return rows
         if suffix == ".csv":
-            return list(enumerate(pl.read_csv(path, infer_schema=False).to_dicts(), start=2))  # row 1 is the header
+            with open(path, "rb") as handle:  # a handle: a path with brackets is no glob pattern
+                return list(enumerate(pl.read_csv(handle, infer_schema=False).to_dicts(), start=2))  # row 1: header
         if suffix == ".parquet":
-            return list(enumerate(pl.read_parquet(path).to_dicts(), start=1))
+            with open(path, "rb") as handle:
+                return list(enumerate(pl.read_parquet(handle).to_dicts(), start=1))
     except PersonaFileError:
         raise
     except Exception as exc:  # polars/pyarrow parse errors, undecodable bytes

