@@ -25,6 +25,10 @@ class ShardError(RuntimeError):
     """Ray shards cannot be started (no cluster at the address, not enough resources)."""
 
 
+class ShardLost(RuntimeError):
+    """A shard actor died and Ray's restarts and task retries did not bring its answers back."""
+
+
 def _is_loopback(address: str) -> bool:
     host = address.removeprefix("ray://").rsplit(":", 1)[0]
     return host in ("localhost", "::1", "[::1]") or host.startswith("127.")
@@ -32,6 +36,10 @@ def _is_loopback(address: str) -> bool:
 
 class Executor(Protocol):
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]: ...
+
+    def restart(self) -> None:
+        """Replace lost workers (after ShardLost), so the run can replay from its last checkpoint."""
+        ...
 
     def close(self) -> dict[str, int]:
         """Release shards and clients; return the backend counters summed over them. Idempotent."""
@@ -52,7 +60,15 @@ class InProcessExecutor:
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
         if not self.runner.needs_model(batches):  # numpy only: no hop to the event loop's thread
             return self.runner.answer_scripted(batches)[0]
-        return asyncio.run_coroutine_threadsafe(self.runner.decide(batches), self.loop).result()
+        future = asyncio.run_coroutine_threadsafe(self.runner.decide(batches), self.loop)
+        try:
+            return future.result()
+        except BaseException:  # a stop signal abandons the step: its requests are cancelled
+            future.cancel()
+            raise
+
+    def restart(self) -> None:
+        """Nothing to replace: the decisions run in this process."""
 
     def close(self) -> dict[str, int]:
         if self.loop.is_closed():
@@ -76,6 +92,10 @@ class Shard:
     def ready(self) -> tuple[int, int]:
         return self.lo, self.hi
 
+    def pid(self) -> int:
+        """The worker process's id (operators and fault-injection tests kill it by this)."""
+        return os.getpid()
+
     async def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
         for batch in batches:
             if len(batch) and (batch.agent_ids.min() < self.lo or batch.agent_ids.max() >= self.hi):
@@ -87,7 +107,15 @@ class Shard:
 
 
 class RayExecutor:
-    """run.shards=K: K actors, agent slices by id; each step submits all shards, then one ray.get."""
+    """run.shards=K: K actors, agent slices by id; each step submits all shards, then one ray.get.
+
+    A shard keeps no simulation state, so Ray may restart it freely: each actor is restarted up to
+    `restarts` times (`max_restarts`), and a task that was in flight when its worker died is retried
+    on the restarted actor (`max_task_retries`); decisions carry their seeds, so a retried task gives
+    the same answers. When that is not enough, `decide` raises ShardLost; the step loop then calls
+    `restart()` (fresh actors) and replays from the last checkpoint."""
+
+    LOST = ("RayActorError", "WorkerCrashedError", "ObjectLostError", "NodeDiedError")
 
     def __init__(
         self,
@@ -96,6 +124,7 @@ class RayExecutor:
         address: str | None = None,
         shard_cpus: float = 1.0,
         start_timeout_s: float = 300.0,
+        restarts: int = 3,
     ) -> None:
         import ray
 
@@ -124,19 +153,35 @@ class RayExecutor:
             )
         n = setup.population.size
         self.bounds = np.linspace(0, n, shards + 1).round().astype(np.int64)
-        actor = ray.remote(num_cpus=shard_cpus)(Shard)
-        shared = ray.put(setup)
+        self.actor_class = ray.remote(num_cpus=shard_cpus, max_restarts=restarts, max_task_retries=restarts)(Shard)
+        self.shared = ray.put(setup)
+        self.start_timeout_s, self.shard_cpus = start_timeout_s, shard_cpus
+        self.lost_errors = tuple(getattr(ray.exceptions, name) for name in self.LOST)
+        self._spawn()
+
+    def _spawn(self) -> None:
+        """One actor per agent slice, waited for until ready."""
+        ray = self.ray
         self.actors = [
-            actor.remote(shared, int(lo), int(hi)) for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True)
+            self.actor_class.remote(self.shared, int(lo), int(hi))
+            for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True)
         ]
         try:
-            ray.get([a.ready.remote() for a in self.actors], timeout=start_timeout_s)
+            ray.get([a.ready.remote() for a in self.actors], timeout=self.start_timeout_s)
         except ray.exceptions.GetTimeoutError:
+            shards = len(self.actors)
             self.close()
             raise ShardError(
-                f"Ray could not start {shards} shard actors with {shard_cpus} CPU each within {start_timeout_s:.0f} s; "
+                f"Ray could not start {shards} shard actors with {self.shard_cpus} CPU each "
+                f"within {self.start_timeout_s:.0f} s; "
                 "lower run.shards or run.shard_cpus"
             ) from None
+
+    def restart(self) -> None:
+        """Fresh actors for every slice (the old ones are killed): after ShardLost."""
+        for a in self.actors:
+            self.ray.kill(a, no_restart=True)
+        self._spawn()
 
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
         k = len(self.actors)
@@ -150,7 +195,10 @@ class RayExecutor:
             for s in range(k)
             if routes[s]
         }
-        results = dict(zip(refs, self.ray.get(list(refs.values())), strict=True))
+        try:
+            results = dict(zip(refs, self.ray.get(list(refs.values())), strict=True))
+        except self.lost_errors as exc:
+            raise ShardLost(f"a shard actor was lost ({type(exc).__name__})") from exc
         answers = [Decisions.empty(batch.spec, len(batch)) for batch in batches]
         for s, parts in results.items():
             for (b, index), part in zip(routes[s], parts, strict=True):
@@ -174,7 +222,9 @@ class RayExecutor:
         return dict(counters)
 
 
-def make_executor(shards: int, setup: DecisionSetup, address: str | None = None, shard_cpus: float = 1.0) -> Executor:
+def make_executor(
+    shards: int, setup: DecisionSetup, address: str | None = None, shard_cpus: float = 1.0, restarts: int = 3
+) -> Executor:
     if shards == 0:
         return InProcessExecutor(setup)
-    return RayExecutor(shards, setup, address=address, shard_cpus=shard_cpus)
+    return RayExecutor(shards, setup, address=address, shard_cpus=shard_cpus, restarts=restarts)
