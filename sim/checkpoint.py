@@ -94,7 +94,7 @@ def write(run_dir: Path, checkpoint: Checkpoint) -> Path:
             "world": checkpoint.world,
         }
         with open(tmp / "checkpoint.json", "w") as f:
-            json.dump(meta, f, separators=(",", ":"))
+            json.dump(meta, f, separators=(",", ":"), default=json_default)
             _sync(f)
         fsync_dir(tmp)
         if final.exists():  # an incomplete leftover of an earlier attempt
@@ -105,6 +105,13 @@ def write(run_dir: Path, checkpoint: Checkpoint) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def json_default(value: Any) -> Any:
+    """numpy scalars (a World may hold them) as plain numbers."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON data")
 
 
 def read(run_dir: Path, step: int, run_id: str | None = None) -> Checkpoint:
@@ -226,6 +233,10 @@ class Checkpointer:
         self.wall_offset_s = wall_offset_s
         self.started = time.perf_counter()
         self.written: list[tuple[int, float, int]] = []  # (step, seconds, bytes) of each checkpoint written
+
+    def start_clock(self) -> None:
+        """The run's wall time counts from here (the stepping, not the set-up before it)."""
+        self.started = time.perf_counter()
 
     def wall_time_s(self) -> float:
         """Run time so far, over every execution of this run (resumes add up)."""

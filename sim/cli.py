@@ -40,8 +40,11 @@ def _input_errors() -> tuple[type[BaseException], ...]:
 def _stopped(program: str, stop: BaseException, run_dir: Path | str) -> None:
     """A stopped run: say how and how to continue, exit with the stop's code."""
     code = getattr(stop, "exit_code", 130)
-    print(f"{program}: {stop}; status={getattr(stop, 'status', 'interrupted')}; continue with: socsim-resume "
-          f"{run_dir}", file=sys.stderr)  # fmt: skip
+    if not (Path(run_dir) / "manifest.json").exists():
+        print(f"{program}: {stop} before the run started; nothing was written", file=sys.stderr)
+    else:
+        print(f"{program}: {stop}; status={getattr(stop, 'status', 'interrupted')}; continue with: socsim-resume "
+              f"{run_dir}", file=sys.stderr)  # fmt: skip
     sys.exit(code)
 
 

@@ -320,10 +320,17 @@ class Recorder:
         return self.position()
 
     # ---- closing --------------------------------------------------------------------------------
-    def finish(self, status: str, totals: dict[str, Any], error: str | None = None, flush: bool = True) -> None:
+    def finish(
+        self,
+        status: str,
+        totals: dict[str, Any],
+        error: str | None = None,
+        flush: bool = True,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         """Flush every table (unless `flush=False`: a run that failed writing), wait for the writes, and
-        close the manifest with how the run ended. A failed flush still closes the manifest, as failed,
-        then raises."""
+        close the manifest with how the run ended (and `extra` fields). A failed flush still closes the
+        manifest, as failed, then raises."""
         self.finishing = True
         self._stop_heartbeat()
         failure: BaseException | None = None
@@ -339,6 +346,7 @@ class Recorder:
             self._writer.shutdown(wait=True)
         with self._manifest_lock:
             self.manifest.update(
+                extra or {},
                 status=status,
                 ended_at=now_iso(),
                 totals={**totals, "rows": dict(self.rows), "parts": dict(self.parts)},

@@ -29,7 +29,7 @@ from sim.checkpoint import Checkpoint, CheckpointError
 from sim.config import ConfigError, validate_config
 from sim.prepare import Prepared, prepare
 from sim.recorder import _atomic_write, check_run_dir, part_name
-from sim.run import Start, execute, new_manifest
+from sim.run import RunWriteError, Start, execute, new_manifest
 from sim.status import COMPLETED, RUNNING, describe, effective_status, now_iso
 
 # Keys a resume may change: where and how the run executes, never what it computes.
@@ -141,6 +141,8 @@ def resume(run_dir: Path, overrides: Iterable[str] = ()) -> Path | None:
         raise ResumeError(f"{run_dir} is still {describe(manifest)}; stop it first (SIGTERM checkpoints it)")
     parsed = parse_overrides(overrides)
     for key, _ in parsed:
+        if key in ("run.dir", "run.overwrite", "run.dry_run"):
+            raise ConfigError(f"{key}: a run is resumed where it is ({run_dir}); to branch it elsewhere, fork it")
         if not is_execution_key(key):
             raise ConfigError(
                 f"{key}: would change the run's results; socsim-resume accepts only execution keys "
@@ -207,14 +209,19 @@ def fork(parent_dir: Path, at: int, out: Path, overrides: Iterable[str] = ()) ->
     prepared.run_id = run_id
     start = Start()  # at step 0 without a checkpoint: the fork's own initial world
     if parent is not None:
-        _same_layout(_initial_world(manifest, prepared), prepared.world, changed)
-        world = prepared.scenario.restore(parent.arrays, parent.world)
+        arrays, data = fork_world(_initial_world(manifest, prepared), prepared.world, parent, changed)
+        world = prepared.scenario.restore(arrays, data)
         start = Start(step=at, position=parent.recorder, totals=parent.totals, wall_time_s=parent.wall_time_s,
                       world=world)  # fmt: skip
-        out.mkdir(parents=True, exist_ok=True)
-        _copy_records(parent_dir, out, parent.recorder, run_id)
-        checkpoint.write(out, Checkpoint(at, run_id, parent.arrays, parent.world, parent.totals, parent.recorder,
-                                         parent.wall_time_s))  # fmt: skip
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            _copy_records(parent_dir, out, parent.recorder, run_id)
+            checkpoint.write(out, Checkpoint(at, run_id, arrays, data, parent.totals, parent.recorder,
+                                             parent.wall_time_s))  # fmt: skip
+        except OSError as exc:
+            raise RunWriteError(
+                f"cannot write the fork in {out}: {exc.strerror or exc}; remove {out} and fork again"
+            ) from exc
     origin = {"run_id": parent_id, "step": at, "dir": str(parent_dir), "overrides": list(overrides)}
     fork_manifest = {**new_manifest(prepared), "forked_from": origin}
     return execute(prepared, fork_manifest, start)
@@ -245,19 +252,60 @@ def _initial_world(manifest: dict[str, Any], prepared: Prepared) -> Any:
     return scenario.init(seeding.rng(parent.seed, "init"))
 
 
-def _same_layout(parent: Any, fork: Any, changed: list[str]) -> None:
-    """A change the parent's world cannot take mid-run shows in the initial worlds: the fork's config must
-    give the same fields, with the same shapes and types, as the parent's."""
+def fork_world(parent_init: Any, fork_init: Any, at: Checkpoint, changed: list[str]) -> tuple[dict, dict]:
+    """The fork's world at `at`: the parent's, with what the new config sets at the start taken over.
+
+    The two initial worlds (same seed, agents and graph) differ only where the config shapes the world.
+    Where they differ, a field the run has not changed since step 0 (a bound derived from epsilon, the
+    resources a new generation starts with) takes the fork's initial value; a field the run has changed
+    keeps the run's value (its state carries on), unless the new config gives it another shape, which
+    cannot be applied mid-run: the fork is refused."""
     why = ", ".join(changed) or "the config"
-    (a_arrays, a_data), (b_arrays, b_data) = parent.state(), fork.state()
+    (a_arrays, a_data), (b_arrays, b_data) = parent_init.state(), fork_init.state()
+    a_data, b_data = _plain_json(a_data), _plain_json(b_data)
     if a_arrays.keys() != b_arrays.keys() or a_data.keys() != b_data.keys():
         raise ConfigError(f"{why}: cannot change mid-run (the world would hold other fields); fork at step 0")
-    for name, array in a_arrays.items():
-        if array.shape != b_arrays[name].shape or array.dtype != b_arrays[name].dtype:
-            raise ConfigError(
-                f"{why}: cannot change mid-run (the world's {name} would be {b_arrays[name].shape} "
-                f"{b_arrays[name].dtype} instead of {array.shape} {array.dtype}); fork at step 0"
-            )
+    arrays, data = dict(at.arrays), dict(at.world)
+    for name, a in a_arrays.items():
+        b = b_arrays[name]
+        if _same_array(a, b):
+            continue
+        if _same_array(a, at.arrays[name]):
+            arrays[name] = b
+        elif (a.shape, a.dtype) != (b.shape, b.dtype):
+            raise ConfigError(_refusal(why, name, at.step, f"{b.shape} {b.dtype} instead of {a.shape} {a.dtype}"))
+    for name, a in a_data.items():
+        b = b_data[name]
+        if a == b:
+            continue
+        if a == at.world.get(name):
+            data[name] = b
+        elif _size(a) != _size(b):
+            raise ConfigError(_refusal(why, name, at.step, f"{_size(b)} entries instead of {_size(a)}"))
+    return arrays, data
+
+
+def _refusal(why: str, field: str, step: int, shapes: str) -> str:
+    return (
+        f"{why}: cannot change at step {step}: the run has changed the world's {field} since step 0 and the new "
+        f"config gives it another shape ({shapes}); fork at step 0, or where {field} is as it started"
+    )
+
+
+def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc")
+
+
+def _size(value: Any) -> int | None:
+    """Entries of a list (or text array) in a world's JSON part; None for a scalar."""
+    if isinstance(value, dict) and "__text__" in value:
+        value = value["__text__"]
+    return len(value) if isinstance(value, list) else None
+
+
+def _plain_json(data: dict[str, Any]) -> dict[str, Any]:
+    """As a checkpoint stores it (tuples become lists, numpy scalars plain numbers)."""
+    return json.loads(json.dumps(data, default=checkpoint.json_default))
 
 
 def _copy_records(parent_dir: Path, out: Path, position: dict[str, dict[str, int]], run_id: str) -> None:

@@ -126,6 +126,7 @@ def execute(prepared: Prepared, manifest: dict[str, Any], start: Start) -> Path:
                 recorder.start(manifest, prepared.population.agents_table(), prepared.graph,
                                config.run.heartbeat_s, start.position)  # fmt: skip
             recorder.start_heartbeat()
+            checkpoints.start_clock()
             ctx = StepContext(prepared.run_id, config.seed, prepared.population, backend.kind, backend.model)
             totals, world = run_steps(
                 prepared.scenario, prepared.world if start.world is None else start.world, executor, recorder, ctx,
@@ -133,15 +134,16 @@ def execute(prepared: Prepared, manifest: dict[str, Any], start: Start) -> Path:
                 totals=Totals.from_state(start.totals), checkpoints=checkpoints, signals=signals,
             )  # fmt: skip
             backend_counters = executor.close()
-            recorder.manifest["outcome"] = prepared.scenario.outcome(world)
-            _close(recorder, checkpoints, COMPLETED, totals.as_dict(backend_counters), None, flush=True)
+            outcome = {"outcome": prepared.scenario.outcome(world)}
+            _close(recorder, checkpoints, COMPLETED, totals.as_dict(backend_counters), None, flush=True, extra=outcome)
         except RunStopped as stop:
             totals_now = stop.totals.as_dict() if isinstance(stop.totals, Totals) else {}
             _close(recorder, checkpoints, stop.status, totals_now, stop.reason, flush=False)
             raise
         except OSError as exc:
             _close(recorder, checkpoints, FAILED, {}, f"{type(exc).__name__}: {exc}", flush=False)
-            remove_temporaries(run_dir)
+            with suppress(OSError):  # a read-only directory keeps what it has
+                remove_temporaries(run_dir)
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
             said = "the manifest says status=failed" if recorder.closed else "the manifest could not be updated"
             raise RunWriteError(
@@ -155,7 +157,13 @@ def execute(prepared: Prepared, manifest: dict[str, Any], start: Start) -> Path:
 
 
 def _close(
-    recorder: Recorder, checkpoints: Checkpointer, status: str, totals: dict[str, Any], error: str | None, flush: bool
+    recorder: Recorder,
+    checkpoints: Checkpointer,
+    status: str,
+    totals: dict[str, Any],
+    error: str | None,
+    flush: bool,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Close the manifest with `status` (once: a run whose closing failed is not closed again). With
     `flush`, an I/O error is raised after the manifest says failed (see Recorder.finish)."""
@@ -169,7 +177,7 @@ def _close(
                         "last_bytes": written[-1][2] if written else None},
     }  # fmt: skip
     try:
-        recorder.finish(status, totals, error=error, flush=flush)
+        recorder.finish(status, totals, error=error, flush=flush, extra=extra)
     except OSError:
         recorder.abandon()
         if status == COMPLETED:

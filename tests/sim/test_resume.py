@@ -184,7 +184,7 @@ def test_an_interrupted_fork_resumes_to_the_same_tables(donor_parent, tmp_path, 
         (["--at", "3", "seed=5"], "seed: cannot change in a fork"),
         (["--at", "3", "scenario=ipd"], "scenario: cannot change in a fork"),
         (["--at", "3", "graph=watts_strogatz"], "graph: cannot change in a fork"),
-        (["--at", "3", "scenario.rounds=4"], "scenario.rounds: cannot change mid-run (the world's given_to would be"),
+        (["--at", "4", "scenario.rounds=4"], "scenario.rounds: cannot change at step 4: the run has changed the world"),
         (["--at", "3", "scenario.agents_per_generation=14"], "scenario.agents_per_generation"),
         (["--at", "3", "scenario.multiplyer=3"], "scenario.multiplyer: unknown key"),
         (["--at", "30"], "--at 30: "),
@@ -197,6 +197,23 @@ def test_a_fork_refuses_what_cannot_change_in_one_line(donor_parent, tmp_path, a
     assert result.returncode == 2 and len(lines) == 1, result.stderr
     assert lines[0].startswith("socsim-fork: error: ") and expected in lines[0], lines[0]
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_forked_parameter_the_world_holds_takes_effect(tmp_path):
+    """Deffuant keeps each agent's bound in the world (derived from epsilon at the start): a fork with
+    another epsilon gets the new bounds, while the positions continue from the parent's."""
+    parent = run_with(["scenario=deffuant", "population.size=30", "graph=watts_strogatz", "graph.k=4",
+                       "scenario.max_steps=6", "scenario.record_every=1", "run.checkpoint_every=1",
+                       "run.keep_checkpoints=all", "seed=9"], tmp_path / "parent")  # fmt: skip
+    out = fork(parent, 3, tmp_path / "fork", ["scenario.epsilon=0.6", *QUIET])
+    started = checkpoint.read(out, 3)
+    assert set(started.arrays["eps"].tolist()) == {0.6}
+    assert checkpoint.read(parent, 3).arrays["eps"].tolist() == [0.2] * 30
+    assert (started.arrays["positions"] == checkpoint.read(parent, 3).arrays["positions"]).all()
+    before, after = (read_table(d, "states").filter(pl.col("step") == 3).drop("run_id") for d in (parent, out))
+    assert before.equals(after)  # the state both start from
+    moved = [read_table(d, "states").filter(pl.col("step") == 6)["value"] for d in (parent, out)]
+    assert not moved[0].equals(moved[1])
 
 
 def test_a_fork_at_a_step_without_checkpoint_lists_the_ones_there_are(tmp_path):
