@@ -92,10 +92,6 @@ class Shard:
     def ready(self) -> tuple[int, int]:
         return self.lo, self.hi
 
-    def pid(self) -> int:
-        """The worker process's id (operators and fault-injection tests kill it by this)."""
-        return os.getpid()
-
     async def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
         for batch in batches:
             if len(batch) and (batch.agent_ids.min() < self.lo or batch.agent_ids.max() >= self.hi):

@@ -6,6 +6,7 @@ names (see sim/stop.py). `execute` is shared by a new run, `socsim-resume` and `
 
 from __future__ import annotations
 
+import errno
 import platform
 import subprocess
 from contextlib import ExitStack, suppress
@@ -141,6 +142,9 @@ def execute(prepared: Prepared, manifest: dict[str, Any], start: Start) -> Path:
             _close(recorder, checkpoints, stop.status, totals_now, stop.reason, flush=False)
             raise
         except OSError as exc:
+            if not _write_failure(exc, run_dir):
+                _close(recorder, checkpoints, FAILED, {}, f"{type(exc).__name__}: {exc}", flush=True)
+                raise
             _close(recorder, checkpoints, FAILED, {}, f"{type(exc).__name__}: {exc}", flush=False)
             with suppress(OSError):  # a read-only directory keeps what it has
                 remove_temporaries(run_dir)
@@ -154,6 +158,18 @@ def execute(prepared: Prepared, manifest: dict[str, Any], start: Start) -> Path:
             _close(recorder, checkpoints, FAILED, {}, f"{type(exc).__name__}: {exc}", flush=True)
             raise
     return run_dir
+
+
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG})
+
+
+def _write_failure(exc: OSError, run_dir: Path) -> bool:
+    """An error writing the run directory (a full disk, a read-only or forbidden one), not, say, a
+    connection error that happens to be an OSError too."""
+    if exc.errno in WRITE_ERRNOS:
+        return True
+    name = getattr(exc, "filename", None)
+    return bool(name) and Path(run_dir).resolve() in (Path(str(name)).resolve(), *Path(str(name)).resolve().parents)
 
 
 def _close(

@@ -222,3 +222,33 @@ def test_a_fork_at_a_step_without_checkpoint_lists_the_ones_there_are(tmp_path):
     expected = r"--at 3: .* has no checkpoint at step 3 \(have: 2, 4\); to fork at any step, run with run\.checkp"
     with pytest.raises(ResumeError, match=expected):
         fork(parent, 3, tmp_path / "fork", ["scenario.noise=0.1"])
+
+
+def test_a_server_outage_stops_the_run_resumably(tmp_path, monkeypatch, ipd_reference):
+    """The backend raises BackendOutage (sim.backends) when every endpoint stays down; the step loop turns
+    it into status interrupted, exit code 75, a checkpoint at the step it abandons."""
+    from sim.backends import errors
+    from sim.executors import InProcessExecutor
+
+    class BackendOutage(errors.BackendError):
+        """As sim.backends defines it (stand-in until that module has it)."""
+
+    monkeypatch.setattr(errors, "BackendOutage", BackendOutage, raising=False)
+    original, calls = InProcessExecutor.decide, {"n": 0}
+
+    def decide(self, batches):
+        calls["n"] += 1
+        if calls["n"] == 6:  # step 5
+            raise BackendOutage("every endpoint refused connections for 600 s")
+        return original(self, batches)
+
+    monkeypatch.setattr(InProcessExecutor, "decide", decide)
+    with pytest.raises(RunStopped) as stopped:
+        run_with(IPD, tmp_path / "run")
+    monkeypatch.undo()
+    assert stopped.value.exit_code == 75
+    after = manifest(tmp_path / "run")
+    assert after["status"] == "interrupted" and "LLM server outage: every endpoint refused" in after["error"]
+    assert after["last_checkpoint"] == 5 and after["totals"]["steps"] == 5
+    resume(tmp_path / "run", QUIET)
+    assert_same_rows(read_table(tmp_path / "run", "interactions"), read_table(ipd_reference, "interactions"))
