@@ -265,10 +265,10 @@ class Population:
 def allocate_mix(mix: Mapping[str, float], size: int) -> dict[str, int]:
     """Turn {policy: count or fraction} into exact counts summing to `size`.
 
-    Whole numbers summing to `size` are counts. Otherwise every value must be at most 1 and the
-    values are relative shares (largest-remainder rounding), so {a: 1.0} means everyone and
-    {a: 0.5, b: 0.5} half each. Anything else (whole counts with the wrong sum, or counts mixed with
-    fractions) is an error rather than a guess."""
+    Whole numbers summing to `size` are counts. Otherwise the values are fractions, which must sum to 1
+    (largest-remainder rounding), so {a: 1.0} means everyone and {a: 0.5, b: 0.5} half each. Anything
+    else (counts with the wrong sum, fractions summing to 0.7, counts mixed with fractions) is an error
+    rather than a guess."""
     if not mix:
         raise ValueError("population.mix is empty")
     values = list(mix.values())
@@ -281,9 +281,13 @@ def allocate_mix(mix: Mapping[str, float], size: int) -> dict[str, int]:
         if whole:
             raise ValueError(f"population.mix counts sum to {int(sum(values))} but population.size is {size}")
         raise ValueError("population.mix mixes counts and fractions; use whole counts or fractions only")
+    total = float(sum(values))
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(
+            f"population.mix: fractions sum to {total:g}; they must sum to 1 "
+            f"(or give whole counts summing to population.size={size})"
+        )
     weights = np.array(values, dtype=float)
-    if weights.sum() <= 0:
-        raise ValueError("population.mix: fractions sum to 0")
     exact = weights / weights.sum() * size
     counts = np.floor(exact).astype(int)
     for i in np.argsort(-(exact - counts), kind="stable")[: size - counts.sum()]:

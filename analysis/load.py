@@ -48,6 +48,8 @@ RUN_COLUMNS = (
     "backend_kind",
     "graph_kind",
     "population_size",
+    "converged",
+    "converged_at_step",
     "forked_from",
     "forked_at",
 )
@@ -86,6 +88,9 @@ class Run:
             "backend_kind": backend.get("kind"),
             "graph_kind": graph.get("kind"),
             "population_size": population.get("size"),
+            # how a dynamic ended (scenarios that converge say so): converged, or stopped by max_steps
+            "converged": (self.manifest.get("outcome") or {}).get("converged"),
+            "converged_at_step": (self.manifest.get("outcome") or {}).get("converged_at_step"),
             "forked_from": parent.get("run_id"),
             "forked_at": parent.get("step"),
         }

@@ -2,7 +2,7 @@
 
 Figures are built with the object API (`matplotlib.figure.Figure`, rendered by Agg), never pyplot:
 no global figure state, nothing opens a window, and the same call works in a script, a test, the
-HTML report and a notebook (`display(fig)`). Lines are means over runs with a shaded bootstrap
+HTML report and a notebook (`display(fig)`). Lines are means over runs with a shaded Student-t
 interval over seeds when the frame holds several runs.
 
 The social graph's edges are not in the Parquet records, so `plot_network` takes them as an
@@ -66,7 +66,7 @@ def line_with_band(ax: Any, summary: pl.DataFrame, x: str, hue: str | None = Non
 def _title_runs(ax: Any, frame: Frame, title: str) -> None:
     n = lazy(frame).select(pl.col("run_id").n_unique()).collect().item()
     ax.set_title(
-        f"{title} ({n} run{'s' if n != 1 else ''}{', 95% bootstrap CI over seeds' if n > 1 else ''})",
+        f"{title} ({n} run{'s' if n != 1 else ''}{', 95% t interval over seeds' if n > 1 else ''})",
         fontsize=10,
     )
 

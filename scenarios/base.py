@@ -116,7 +116,9 @@ class BaseScenario(Generic[ConfigT, WorldT]):
     @classmethod
     def config_file(cls) -> Path:
         """The scenario's YAML (the Hydra `scenario/<name>` defaults): beside the module, same stem."""
-        return Path(inspect.getfile(cls)).with_suffix(".yaml")
+        from scenarios.registry import yaml_beside
+
+        return yaml_beside(Path(inspect.getfile(cls)), cls.name)
 
     def specs(self) -> dict[str, ActionSpec]:
         """Every kind of decision this configuration may ask, by spec name."""
@@ -168,6 +170,11 @@ class BaseScenario(Generic[ConfigT, WorldT]):
         """Boolean expression over this scenario's interactions: did the actor cooperate? (null where
         the row holds no decision). Scenarios without a notion of cooperation keep this default."""
         raise AnalysisError(f"scenario {cls.name!r} has no notion of cooperation")
+
+    def world_bytes(self, n: int, edges: float) -> float:
+        """About how many bytes the world (and a step's working copies) takes for n agents and this many
+        edges, before anything is built: the pre-flight check refuses runs that cannot fit."""
+        return 64.0 * n
 
     def requirements(self, population: Population) -> list[str]:
         """Problems with this population for this scenario (e.g. a persona column it needs), one line each."""

@@ -601,6 +601,11 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
         """The paper's 12 agents per generation."""
         return self.config.agents_per_generation
 
+    def world_bytes(self, n: int, edges: float) -> float:
+        """Per slot: resources, standing, lineage; per round and slot: whom it gave to, the share, punished;
+        a round's plan carries the traces (trace_depth links of seven arrays)."""
+        return n * (160.0 + 9 * self.config.rounds + 56 * self.config.trace_depth)
+
     def prompt_variables(self, spec: str, obs: dict, context: dict, seed: int) -> dict[str, Any]:
         if spec == self.writing.name:
             return strategy_variables(obs, context)

@@ -381,6 +381,12 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
     def default_mix(self) -> dict[str, float]:
         return dict.fromkeys(STRATEGIES, 1.0 / len(STRATEGIES))
 
+    def world_bytes(self, n: int, edges: float) -> float:
+        """Every match keeps both players' moves (int8 per round), and a step's plan copies the histories."""
+        k = self.config.matches_per_agent
+        pairs = edges if k is None else min(edges, n * k / 2)
+        return pairs * (16 + 2 * self.config.rounds * 3) + 64.0 * n
+
     def prompt_variables(self, spec: str, obs: dict, context: dict, seed: int) -> dict[str, Any]:
         side, payoffs = int(obs["side"]), context["payoffs"]
         first, second = option_order(seed, shuffle=context.get("game", "pd") == "pd")

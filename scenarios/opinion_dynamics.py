@@ -42,7 +42,7 @@ class OpinionConfig(ScenarioConfig):
 
     initial: Literal["personas", "uniform"] = "personas"  # before `dimensions`, whose check reads it
     dimensions: tuple[str, ...] = Field(default=SCHWARTZ_VALUES, min_length=1)
-    epsilon: float = Field(default=0.2, gt=0.0, description="confidence bound")
+    epsilon: float = Field(default=0.2, gt=0.0, le=1.0, description="confidence bound (positions are in [0, 1])")
     epsilon_trait: str | None = Field(
         default=None, description="persona column (big5_* or value_*) mapped into epsilon_trait_range per agent"
     )
@@ -305,6 +305,11 @@ class OpinionScenario(BaseScenario):
             for col in needed
             if col not in population.columns
         ][:1]
+
+    def world_bytes(self, n: int, edges: float) -> float:
+        """Positions and a step's copies (n x d floats, a few times), plus a per-edge pass on sparse graphs."""
+        d = len(self.config.dimensions)
+        return n * (32.0 + 24 * d) + 24.0 * 2 * min(edges, 50 * n)
 
     @property
     def movable(self) -> np.ndarray:

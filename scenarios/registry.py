@@ -60,10 +60,15 @@ def config_file(name: str) -> Path | None:
     spec = importlib.util.find_spec(ep.module)
     if spec is None or spec.origin is None:
         return None
-    origin = Path(spec.origin)
-    # a module file x.py has x.yaml beside it; a package keeps <name>.yaml inside
-    path = origin.with_name(f"{name}.yaml") if origin.name == "__init__.py" else origin.with_suffix(".yaml")
+    path = yaml_beside(Path(spec.origin), name)
     return path if path.is_file() else None
+
+
+def yaml_beside(module_file: Path, name: str) -> Path:
+    """A module file x.py has x.yaml beside it; a package keeps <scenario name>.yaml inside."""
+    if module_file.name == "__init__.py":
+        return module_file.with_name(f"{name}.yaml")
+    return module_file.with_suffix(".yaml")
 
 
 def register_configs() -> None:

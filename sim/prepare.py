@@ -29,6 +29,7 @@ from agents.prompts import PromptError, PromptTemplate, check_template
 from scenarios import BaseScenario, scenario_class
 from sim import seeding
 from sim.config import ConfigError, PopulationConfig, RunConfig
+from sim.preflight import check_memory
 from sim.runner import DecisionSetup
 
 DEFAULT_POPULATION_SIZE = 20
@@ -130,6 +131,7 @@ def run_id_of(config: RunConfig, templates: dict[str, PromptTemplate] | None = N
 def prepare(config: RunConfig) -> Prepared:
     """Build scenario, population, graph and world; any bad input raises ConfigError (or a file error)."""
     scenario = scenario_class(config.scenario.name)(config.scenario)
+    check_memory(config, scenario)  # before a persona is sampled or an edge drawn
     population = build_population(config.population, scenario, config.seed, config.backend.kind != "none")
     problems = scenario.requirements(population)
     if problems:

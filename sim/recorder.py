@@ -188,6 +188,8 @@ class Recorder:
         table = pl.DataFrame(
             {"source": edges[:, 0], "target": edges[:, 1]}, schema={"source": pl.Int64, "target": pl.Int64}
         )
+        if graph.weights is not None:
+            table = table.with_columns(pl.Series("weight", graph.weights, dtype=pl.Float64))
         meta = {"socsim.graph": "complete" if graph.complete else "edges", "socsim.nodes": str(graph.n)}
         _atomic_write(
             self.run_dir / "graph.parquet", lambda p: table.write_parquet(p, compression="zstd", metadata=meta)

@@ -9,15 +9,20 @@ from __future__ import annotations
 import errno
 import platform
 import subprocess
+import sys
+from collections import Counter
 from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from sim.backends.config import BackendConfig
 from sim.checkpoint import Cadence, Checkpointer
 from sim.config import RunConfig
+from sim.dryrun import prompter_of
 from sim.executors import make_executor
+from sim.preflight import Estimate, calibrate, estimate, first_deciding_step
 from sim.prepare import Prepared, prepare
 from sim.recorder import Position, Recorder, check_run_dir, clear_previous_run, full_schemas, remove_temporaries
 from sim.scheduler import StepContext, Totals, run_steps
@@ -70,6 +75,21 @@ def new_manifest(prepared: Prepared) -> dict[str, Any]:
     return manifest
 
 
+def _calibrated(
+    found: Estimate, batches: list, prepared: Prepared, backend: BackendConfig
+) -> tuple[Estimate, dict[str, int]]:
+    """The estimate with the time per model decision, measured on a few of the first step's decisions,
+    and what asking them cost (HTTP requests, tokens: the run's totals include them)."""
+    from sim.backends.policy import LLMPolicy
+
+    policy = LLMPolicy(backend, prompter_of(prepared))
+    parallel = backend.max_concurrency * max(prepared.config.run.shards, 1)
+    try:
+        return calibrate(found, batches, prepared, policy, parallel), policy.totals()
+    finally:
+        policy.close()
+
+
 @dataclass
 class Start:
     """Where execution begins: step 0 of a new run, or a checkpoint (a resume, or a fork's first)."""
@@ -93,18 +113,32 @@ def run(config: RunConfig) -> Path:
         dry_run(prepared)
         return run_dir
     check_run_dir(run_dir, config.run.overwrite)
-    return execute(prepared, new_manifest(prepared), Start())
+    _, first_batches = first_deciding_step(prepared)
+    found = estimate(prepared, first_batches, prompter_of(prepared))
+    return execute(prepared, new_manifest(prepared), Start(), preflight=(found, first_batches))
 
 
-def execute(prepared: Prepared, manifest: dict[str, Any], start: Start) -> Path:
-    """Step `prepared` from `start` to the end into `run.dir`, writing `manifest` (see module docstring)."""
+def execute(
+    prepared: Prepared, manifest: dict[str, Any], start: Start, preflight: tuple[Estimate, list] | None = None
+) -> Path:
+    """Step `prepared` from `start` to the end into `run.dir`, writing `manifest` (see module docstring).
+    `preflight`: a new run's estimate and its first deciding step's batches (printed, calibrated on the
+    live server, recorded)."""
     from sim.backends import serving
 
     config = prepared.config
     run_dir = Path(config.run.dir)
+    spent: dict[str, int] = {}
     with StopSignals() as signals, ExitStack() as stack:
         with signals.interruptible():  # a stop while a server or the shards start: nothing to save yet
             backend = stack.enter_context(serving(config.backend))
+            if preflight is not None:
+                found, first_batches = preflight
+                if prepared.has_llm and backend.mode == "live":
+                    found, spent = _calibrated(found, first_batches, prepared, backend)
+                for line in found.lines():
+                    print(f"socsim: pre-flight: {line}", file=sys.stderr)
+                manifest["estimate"] = found.as_dict()
             if backend.kind != "none" and backend.mode != "replay":
                 from sim.backends.server import server_versions
 
@@ -134,7 +168,7 @@ def execute(prepared: Prepared, manifest: dict[str, Any], start: Start) -> Path:
                 progress=config.run.progress, log_every=config.run.log_every, start_step=start.step,
                 totals=Totals.from_state(start.totals), checkpoints=checkpoints, signals=signals,
             )  # fmt: skip
-            backend_counters = executor.close()
+            backend_counters = dict(Counter(executor.close()) + Counter(spent))
             outcome = {"outcome": prepared.scenario.outcome(world)}
             _close(recorder, checkpoints, COMPLETED, totals.as_dict(backend_counters), None, flush=True, extra=outcome)
         except RunStopped as stop:

@@ -1,26 +1,10 @@
-"""Shared fixtures: one local Ray runtime per test session, and the LLM/vLLM fixtures plugin."""
+"""Shared fixtures: the scenario contract's (a local Ray runtime, the fake OpenAI server; `sim.testing`)
+and the LLM/vLLM fixtures plugin."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
+pytest_plugins = ["sim.testing"]
 if (Path(__file__).parent / "llm_fixtures.py").exists():
-    pytest_plugins = ["tests.llm_fixtures"]
-
-
-@pytest.fixture(scope="session")
-def ray_session():
-    """A local Ray runtime shared by every test that runs shards (starting one costs seconds)."""
-    import logging
-
-    import ray
-
-    started = False
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, _node_ip_address="127.0.0.1")
-        started = True
-    yield ray
-    if started:
-        ray.shutdown()
+    pytest_plugins.append("tests.llm_fixtures")

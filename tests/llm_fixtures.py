@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from sim.backends.config import BackendConfig, socsim_cache_root
-from sim.backends.fake_server import FakeOpenAIServer
 
 TINY_MODEL_NAME = "tiny-llama"
 _BUILDER = Path(__file__).parent / "backends" / "build_tiny_model.py"
@@ -100,13 +99,6 @@ def vllm_server(vllm_python: str, tiny_model_dir: Path, tmp_path_factory) -> Ite
     with managed_server(config) as base_url:
         port = int(base_url.rsplit(":", 1)[1].split("/")[0])
         yield VLLMServer(base_url, TINY_MODEL_NAME, port, vllm_python, str(tiny_model_dir))
-
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAIServer]:
-    """A fake OpenAI-compatible server (see sim.backends.fake_server) for fault injection."""
-    with FakeOpenAIServer(model="fake-model", hang_s=5.0) as server:
-        yield server
 
 
 @pytest.fixture

@@ -47,15 +47,27 @@ def test_from_edges_deduplicates_and_rejects_self_loops():
 
 def test_edge_list_csv_with_header_and_comments(tmp_path):
     path = tmp_path / "e.csv"
-    path.write_text("source,target\n# a comment\np0,p1\np1,p2,0.5\n\np0,p1\n")
+    path.write_text("source,target\n# a comment\np0,p1\np1,p2\n\np0,p1\n")
     g = build_graph(EdgeList(path=str(path)), 6, 0, IDS)
-    assert g.edges.tolist() == [[0, 1], [1, 2]]
+    assert g.edges.tolist() == [[0, 1], [1, 2]] and g.weights is None
 
 
 def test_edge_list_whitespace(tmp_path):
     path = tmp_path / "e.txt"
     path.write_text("p3 p4\np4\tp5\n")
-    assert load_edge_list(path, IDS).tolist() == [[3, 4], [4, 5]]
+    edges, weights = load_edge_list(path, IDS)
+    assert edges.tolist() == [[3, 4], [4, 5]] and weights is None
+
+
+def test_edge_weights_are_kept_per_edge_and_per_csr_entry(tmp_path):
+    path = tmp_path / "w.csv"
+    path.write_text("source,target,weight\np0,p1,0.5\np2,p1,2\np1,p0,0.5\n")
+    g = build_graph(EdgeList(path=str(path)), 6, 0, IDS)
+    assert g.edges.tolist() == [[0, 1], [1, 2]] and g.weights.tolist() == [0.5, 2.0]
+    assert g.neighbours(1).tolist() == [0, 2] and g.arc_weights[g.indptr[1] : g.indptr[2]].tolist() == [0.5, 2.0]
+    path.write_text("p0,p1,0.5\np1,p0,0.7\n")
+    with pytest.raises(EdgeListError, match="appears twice with different weights"):
+        build_graph(EdgeList(path=str(path)), 6, 0, IDS)
 
 
 @pytest.mark.parametrize(
@@ -65,6 +77,8 @@ def test_edge_list_whitespace(tmp_path):
         ("p0 p1\np2 p2\n", "line 2: self-loop on node 'p2'"),
         ("p0 p1\np2\n", "line 2: expected two node ids"),
         ("# nothing\n", "no edges"),
+        ("p0,p1,0.5\np1,p2\n", "line 2: no weight, though other lines have one"),
+        ("p0,p1,heavy\n", "line 1: weight 'heavy' is not a finite number"),
     ],
 )
 def test_edge_list_errors_name_the_line(tmp_path, text, message):
@@ -72,3 +86,15 @@ def test_edge_list_errors_name_the_line(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(EdgeListError, match=message):
         load_edge_list(path, IDS)
+
+
+def test_a_binary_file_is_named_as_not_text(tmp_path):
+    path = tmp_path / "edges.bin"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(EdgeListError, match=r"edge list .*edges\.bin: not a text file"):
+        load_edge_list(path, IDS)
+
+
+def test_watts_strogatz_needs_an_even_k():
+    with pytest.raises(ValueError, match="must be even"):
+        WattsStrogatz(k=5)

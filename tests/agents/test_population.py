@@ -95,7 +95,10 @@ def test_mix_counts_fractions_and_errors():
     assert allocate_mix({"a": 0.5, "b": 0.25, "c": 0.25}, 10) == {"a": 5, "b": 3, "c": 2}
     assert sum(allocate_mix({"a": 1 / 3, "b": 1 / 3, "c": 1 / 3}, 10).values()) == 10
     assert allocate_mix({"a": 1.0}, 10) == {"a": 10}  # a lone share of 1 is everyone, not one agent
-    assert allocate_mix({"a": 1, "b": 1}, 10) == {"a": 5, "b": 5}
+    with pytest.raises(ValueError, match=r"fractions sum to 0\.7; they must sum to 1"):
+        allocate_mix({"a": 0.5, "b": 0.2}, 10)
+    with pytest.raises(ValueError, match="fractions sum to 2"):
+        allocate_mix({"a": 1, "b": 1}, 10)
     with pytest.raises(ValueError, match="sum to 9"):
         allocate_mix({"a": 4, "b": 5}, 10)
     with pytest.raises(ValueError, match="mixes counts and fractions"):
