@@ -46,8 +46,9 @@ def as_stop(exc: BaseException) -> RunStopped | None:
     from sim.backends import errors
 
     outage = getattr(errors, "BackendOutage", None)  # raised by the backend when a server stays down
-    if outage is not None and isinstance(exc, outage):
-        return RunStopped(INTERRUPTED, EX_TEMPFAIL, f"LLM server outage: {exc}")
+    cause = getattr(exc, "cause", None)  # a Ray shard's exception arrives wrapped (RayTaskError.cause)
+    if outage is not None and (isinstance(exc, outage) or isinstance(cause, outage)):
+        return RunStopped(INTERRUPTED, EX_TEMPFAIL, f"LLM server outage: {cause if isinstance(cause, outage) else exc}")
     return None
 
 
