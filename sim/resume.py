@@ -159,7 +159,7 @@ def resume(run_dir: Path, overrides: Iterable[str] = ()) -> Path | None:
         )
     prepared.run_id = run_id
     last = checkpoint.latest(run_dir, run_id)
-    if last is None and isinstance(manifest.get("forked_from"), dict):
+    if last is None and isinstance(manifest.get("forked_from"), dict) and manifest["forked_from"].get("step"):
         raise ResumeError(f"{run_dir}: a fork without its starting checkpoint; fork again into a new directory")
     start = _start_from(prepared, last)
     manifest = {**manifest, "config": config.model_dump(mode="json")}
