@@ -12,7 +12,7 @@ For each workload, three runs of the same seed:
 then the steps a resume takes before stepping again, from the last checkpoint of the second run: rebuild
 population, graph and scenario from the stored config (`prepare`), read the checkpoint, restore the world.
 
-    python benchmarks/bench_checkpoint.py [--donors 1000000] [--values 100000] [--quick]
+    python benchmarks/bench_checkpoint.py [--donors 1000000] [--values 100000] [--long 20] [--quick] 2> /dev/null
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from sim import checkpoint
+from sim.checkpoint import AUTO_MIN_INTERVAL_S, OVERHEAD_FACTOR
 from sim.config import compose, validate_config
 from sim.prepare import prepare
 from sim.run import run
@@ -78,6 +79,9 @@ def measure(name: str, overrides: list[str], longer: list[str], tmp: Path) -> No
     print(f"  one checkpoint                        {per_checkpoint:8.3f} s   = {100 * per_checkpoint / step_s:5.1f}% "
           f"of a step ({written['written']} written; stepping slower by {overhead:.3f} s a step)")
     print(f"  checkpoint size                       {written['last_bytes'] / 1e6:8.1f} MB")
+    bound = per_checkpoint / max(AUTO_MIN_INTERVAL_S, OVERHEAD_FACTOR * per_checkpoint)
+    print(f"  automatic cadence, by its rule        {100 * bound:8.2f} % of run time at most (one checkpoint per "
+          f"{max(AUTO_MIN_INTERVAL_S, OVERHEAD_FACTOR * per_checkpoint):.0f} s of stepping)")
 
     auto = execute([*overrides, *longer], tmp / "auto")
     automatic = auto["totals"]["checkpoints"]
@@ -96,7 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--donors", type=int, default=1_000_000)
     parser.add_argument("--values", type=int, default=100_000)
-    parser.add_argument("--long", type=int, default=6, help="the automatic-cadence run is this many times longer")
+    parser.add_argument("--long", type=int, default=20, help="the automatic-cadence run is this many times longer")
     parser.add_argument("--quick", action="store_true", help="100,000 donors and 20,000 value agents")
     args = parser.parse_args()
     donors, values = (100_000, 20_000) if args.quick else (args.donors, args.values)
