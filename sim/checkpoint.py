@@ -157,12 +157,6 @@ def prune(run_dir: Path, keep: Literal["last", "all"]) -> None:
             shutil.rmtree(folder_of(run_dir, step))
 
 
-def remove_after(run_dir: Path, step: int) -> None:
-    """Remove checkpoints past `step` (a resume from an earlier one rewrites them)."""
-    for later in (s for s in steps(run_dir) if s > step):
-        shutil.rmtree(folder_of(run_dir, later))
-
-
 def available(run_dir: Path) -> str:
     """The checkpointed steps, for messages ("0, 5, 10" or "none")."""
     return ", ".join(map(str, steps(run_dir))) or "none"
@@ -202,12 +196,6 @@ class Cadence:
 
     def written(self, cost_s: float) -> None:
         self.last_cost_s, self.since_s = cost_s, 0.0
-
-    def describe(self) -> str:
-        if self.every is None:
-            share = 100 / OVERHEAD_FACTOR
-            return f"automatic (at most {share:g}% of run time, at least {AUTO_MIN_INTERVAL_S:g} s apart)"
-        return "only when stopped" if self.every == 0 else f"every {self.every} step{'s' * (self.every != 1)}"
 
 
 class Checkpointer:
