@@ -66,14 +66,36 @@ def steps(run_dir: Path) -> list[int]:
     return sorted(int(m.group(1)) for m in found if m)
 
 
-def write(run_dir: Path, checkpoint: Checkpoint) -> Path:
-    """Write atomically (temp folder, fsync, rename); a checkpoint already at this step is kept."""
-    final = folder_of(run_dir, checkpoint.step)
-    if (final / "checkpoint.json").is_file():
-        return final
+def encode(checkpoint: Checkpoint) -> tuple[dict[str, np.ndarray], str]:
+    """The arrays and the JSON text a checkpoint is written as (the text fixes the world's other fields
+    now, however they change later)."""
     pickled = [name for name, array in checkpoint.arrays.items() if array.dtype.hasobject]
     if pickled:  # np.savez would pickle them; World.state() puts text in the JSON part instead
         raise CheckpointError(f"world field {pickled[0]!r}: an object array cannot be checkpointed without pickling")
+    meta = {
+        "format": FORMAT,
+        "run_id": checkpoint.run_id,
+        "step": checkpoint.step,
+        "written_at": checkpoint.written_at,
+        "wall_time_s": checkpoint.wall_time_s,
+        "totals": checkpoint.totals,
+        "recorder": checkpoint.recorder,
+        "world": checkpoint.world,
+    }
+    return checkpoint.arrays, json.dumps(meta, separators=(",", ":"), default=json_default)
+
+
+def write(run_dir: Path, checkpoint: Checkpoint) -> Path:
+    """Write atomically (temp folder, fsync, rename); a checkpoint already at this step is kept."""
+    arrays, text = encode(checkpoint)
+    return commit(run_dir, checkpoint.step, arrays, text)
+
+
+def commit(run_dir: Path, step: int, arrays: dict[str, np.ndarray], text: str) -> Path:
+    """The writing itself: a temporary folder, both files fsynced, renamed into place."""
+    final = folder_of(run_dir, step)
+    if (final / "checkpoint.json").is_file():
+        return final
     root = final.parent
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{final.name}.tmp"
@@ -81,20 +103,10 @@ def write(run_dir: Path, checkpoint: Checkpoint) -> Path:
     try:
         tmp.mkdir()
         with open(tmp / "world.npz", "wb") as f:
-            np.savez(f, **checkpoint.arrays)  # uncompressed: the fastest to write and to read back
+            np.savez(f, **arrays)  # uncompressed: the fastest to write and to read back
             _sync(f)
-        meta = {
-            "format": FORMAT,
-            "run_id": checkpoint.run_id,
-            "step": checkpoint.step,
-            "written_at": checkpoint.written_at,
-            "wall_time_s": checkpoint.wall_time_s,
-            "totals": checkpoint.totals,
-            "recorder": checkpoint.recorder,
-            "world": checkpoint.world,
-        }
         with open(tmp / "checkpoint.json", "w") as f:
-            json.dump(meta, f, separators=(",", ":"), default=json_default)
+            f.write(text)
             _sync(f)
         fsync_dir(tmp)
         if final.exists():  # an incomplete leftover of an earlier attempt
@@ -201,9 +213,13 @@ class Cadence:
 class Checkpointer:
     """Writes a run's checkpoints at its cadence and brings the run back to the last one.
 
-    `save` is called at a step boundary only (the world between two steps). `restore` rewinds the
-    recorder to the last checkpoint's position and returns (next step, world, totals state); with no
-    checkpoint yet, the run restarts from its initial world, which `init` rebuilds from the seed."""
+    `save` is called at a step boundary only (the world between two steps). It queues the recorder's
+    buffered rows as parts, snapshots the world (arrays copied, the rest encoded as JSON at once, since
+    the next step changes the world in place) and hands the writing to the recorder's writer thread,
+    after those parts: the disk work overlaps the next steps, and a checkpoint is never on disk before
+    the parts it counts. `restore` waits for the writes, rewinds the recorder to the last checkpoint's
+    position and returns (next step, world, totals state); with no checkpoint yet, the run restarts from
+    its initial world, which `init` rebuilds from the seed."""
 
     def __init__(
         self,
@@ -220,7 +236,9 @@ class Checkpointer:
         self.recorder, self.cadence, self.keep = recorder, cadence, keep
         self.wall_offset_s = wall_offset_s
         self.started = time.perf_counter()
-        self.written: list[tuple[int, float, int]] = []  # (step, seconds, bytes) of each checkpoint written
+        self.saved: int | None = None  # the step of the last checkpoint handed to the writer
+        self.stepping_cost_s = 0.0  # what checkpoints cost the step loop (snapshots, waits)
+        self.written: list[tuple[int, float, int]] = []  # (step, writing seconds, bytes), by the writer thread
 
     def start_clock(self) -> None:
         """The run's wall time counts from here (the stepping, not the set-up before it)."""
@@ -234,28 +252,40 @@ class Checkpointer:
         if self.cadence.due(step, stepped_s):
             self.save(step, world, totals)
 
-    def save(self, step: int, world: Any, totals: Any) -> None:
-        """Checkpoint the world before `step` with the records of the steps before it."""
-        if (folder_of(self.run_dir, step) / "checkpoint.json").is_file():
-            return  # already there (a stop right after a periodic checkpoint, or the step resumed from)
+    def save(self, step: int, world: Any, totals: Any, wait: bool = False) -> None:
+        """Checkpoint the world before `step` with the records of the steps before it; `wait`: until it
+        is on disk (a run about to stop)."""
         began = time.perf_counter()
-        position = self.recorder.sync()
-        arrays, data = world.state()
-        folder = write(
-            self.run_dir,
-            Checkpoint(step, self.run_id, arrays, data, totals.state(), position, round(self.wall_time_s(), 3)),
-        )
+        if self.saved != step and not (folder_of(self.run_dir, step) / "checkpoint.json").is_file():
+            position = self.recorder.flush()
+            arrays, data = world.state()
+            snapshot = Checkpoint(step, self.run_id, {name: a.copy() for name, a in arrays.items()}, data,
+                                  totals.state(), position, round(self.wall_time_s(), 3))  # fmt: skip
+            arrays, text = encode(snapshot)
+            self.recorder.submit(self._commit, step, arrays, text)
+            self.saved = step
+        if wait:
+            self.recorder.drain()
+        cost = time.perf_counter() - began
+        self.stepping_cost_s += cost
+        self.cadence.written(cost)
+
+    def _commit(self, step: int, arrays: dict[str, np.ndarray], text: str) -> None:
+        """In the writer thread, after the parts the checkpoint counts."""
+        began = time.perf_counter()
+        self.recorder.fsync_tables()
+        folder = commit(self.run_dir, step, arrays, text)
         prune(self.run_dir, self.keep)
         self.recorder.beat(last_checkpoint=step)
-        cost = time.perf_counter() - began
-        self.cadence.written(cost)
-        self.written.append((step, cost, sum(f.stat().st_size for f in folder.iterdir())))
+        self.written.append((step, time.perf_counter() - began, sum(f.stat().st_size for f in folder.iterdir())))
 
     def restore(self) -> tuple[int, Any, dict[str, Any] | None]:
         """Back to the last checkpoint: (next step, world, totals state or None for a fresh start)."""
         from sim import seeding
 
+        self.recorder.drain()
         last = latest(self.run_dir, self.run_id)
+        self.saved = None
         if last is None:
             self.recorder.rewind({})
             return 0, self.scenario.init(seeding.rng(self.seed, "init")), None

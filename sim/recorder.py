@@ -7,10 +7,10 @@
     run_dir/checkpoints/step-NNNNNNNN/   see sim/checkpoint.py
 
 Rows are buffered per table and written as a part once `flush_rows` accumulate, so memory stays
-flat however many steps run. One background thread writes the parts (in order, at most one part in
-flight), so compression overlaps the next steps' computation. Every file is written to a temporary
-name, fsynced and renamed into place, so a crash never leaves a half-written part or manifest, and a
-failed write leaves no temporary file behind.
+flat however many steps run. One background thread writes the parts and the checkpoints (in order, a
+few jobs in flight at most), so compression and disk time overlap the next steps' computation. Every
+file is written to a temporary name, fsynced and renamed into place, so a crash never leaves a
+half-written part or manifest, and a failed write leaves no temporary file behind.
 
 While the run executes, the manifest says `status: running` with the process's pid and host and a
 `heartbeat_at` time that a background thread refreshes every `heartbeat_s` seconds (see sim/status.py).
@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -47,6 +49,7 @@ DECISION_COLUMNS = {
     "fallback": pl.String(),
 }
 RUN_FILES = ("agents.parquet", "graph.parquet", "manifest.json")
+MAX_IN_FLIGHT = 3  # writer jobs (parts, checkpoints) pending at once: memory bound vs. overlap with stepping
 Position = dict[str, dict[str, int]]  # {"parts": {table: n}, "rows": {table: n}}
 
 
@@ -66,10 +69,17 @@ def now_iso() -> str:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], Any], durable: bool = True) -> None:
-    """Write through a temporary name, fsync (unless `durable=False`), rename; never leave the temp file."""
+    """Write through a temporary name, fsync (unless `durable=False`), rename; never leave the temp file.
+    An I/O error polars reports in its own exception type is raised as the OSError it is."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except pl.exceptions.PolarsError as exc:
+            code = re.search(r"\(os error (\d+)\)", str(exc))
+            if code is None:
+                raise
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from exc
         if durable:
             fd = os.open(tmp, os.O_RDONLY)
             try:
@@ -156,8 +166,8 @@ class Recorder:
         self.rows: dict[str, int] = dict.fromkeys(schemas, 0)
         self.manifest: dict[str, Any] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socsim-recorder")
-        self._pending: Future | None = None
-        self._unsynced: set[str] = set()  # tables with parts not yet made durable by a directory fsync
+        self._pending: deque[Future] = deque()  # the writer's jobs, oldest first
+        self._writer_failed = False  # set on the writer thread
         self._manifest_lock = threading.Lock()
         self._heartbeat: threading.Thread | None = None
         self._stop_beating = threading.Event()
@@ -227,7 +237,7 @@ class Recorder:
 
     def rewind(self, position: Position) -> None:
         """Forget every row past `position` (buffered or written): the run replays from a checkpoint."""
-        self._wait()
+        self.drain()
         self.buffers = {name: [] for name in self.schemas}
         self.buffered = dict.fromkeys(self.schemas, 0)
         self._truncate(position)
@@ -257,9 +267,9 @@ class Recorder:
             self._write_manifest_locked(durable=bool(fields))
 
     def check(self) -> None:
-        """Raise an I/O error a background thread met (a failed part write or heartbeat)."""
-        if self._pending is not None and self._pending.done():
-            self._wait()
+        """Raise an I/O error a background thread met (a failed part or checkpoint write, a heartbeat)."""
+        while self._pending and self._pending[0].done():
+            self._pending.popleft().result()
         if self._background_error is not None:
             error, self._background_error = self._background_error, None
             raise error
@@ -293,33 +303,56 @@ class Recorder:
         folder = self.run_dir / table
         folder.mkdir(exist_ok=True)
         path = folder / part_name(self.parts[table])
-        self._wait()  # bounds memory to one part in flight, and surfaces a failed write
-        self._pending = self._writer.submit(
-            _atomic_write, path, lambda p: frame.write_parquet(p, compression="zstd", statistics=True)
-        )
-        self._unsynced.add(table)
+        self.submit(_atomic_write, path, lambda p: frame.write_parquet(p, compression="zstd", statistics=True))
         self.parts[table] += 1
         self.rows[table] += frame.height
         self.buffers[table], self.buffered[table] = [], 0
 
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
+    def submit(self, job: Callable[..., Any], *args: Any) -> None:
+        """Run `job(*args)` on the writer thread after every job before it; waits while MAX_IN_FLIGHT
+        jobs are pending (memory stays bounded) and surfaces a failed one."""
+        while len(self._pending) >= MAX_IN_FLIGHT:
+            self._pending.popleft().result()
+        self._pending.append(self._writer.submit(self._in_order, job, *args))
+
+    def _in_order(self, job: Callable[..., Any], *args: Any) -> Any:
+        """On the writer thread: once a job failed, the later ones are skipped, so a checkpoint is never
+        written after a part it counts failed to be."""
+        if self._writer_failed:
+            return None
+        try:
+            return job(*args)
+        except BaseException:
+            self._writer_failed = True
+            raise
+
+    def drain(self) -> None:
+        """Wait until every job handed to the writer is done (raising the first that failed)."""
+        while self._pending:
+            self._pending.popleft().result()
 
     def position(self) -> Position:
-        """Parts and rows written so far, per table (meaningful right after `sync`)."""
+        """Parts and rows handed to the writer so far, per table."""
         return {"parts": dict(self.parts), "rows": dict(self.rows)}
 
-    def sync(self) -> Position:
-        """Write every buffered row as a part and make the parts durable: what a checkpoint counts."""
+    def flush(self) -> Position:
+        """Hand every buffered row to the writer as a part: what a checkpoint queued after them counts."""
         for table in self.schemas:
             self._flush(table)
-        self._wait()
-        for table in sorted(self._unsynced):
-            checkpoint.fsync_dir(self.run_dir / table)
-        self._unsynced.clear()
         return self.position()
+
+    def fsync_tables(self) -> None:
+        """Make the parts' names durable (the parts themselves are fsynced as they are written)."""
+        for table in self.schemas:
+            if (self.run_dir / table).is_dir():
+                checkpoint.fsync_dir(self.run_dir / table)
+
+    def sync(self) -> Position:
+        """Write every buffered row as a part, wait for the writer, and make the parts durable."""
+        position = self.flush()
+        self.drain()
+        self.fsync_tables()
+        return position
 
     # ---- closing --------------------------------------------------------------------------------
     def finish(
@@ -329,10 +362,11 @@ class Recorder:
         error: str | None = None,
         flush: bool = True,
         extra: dict[str, Any] | None = None,
+        late_totals: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         """Flush every table (unless `flush=False`: a run that failed writing), wait for the writes, and
-        close the manifest with how the run ended (and `extra` fields). A failed flush still closes the
-        manifest, as failed, then raises."""
+        close the manifest with how the run ended (and `extra` fields; `late_totals()`: totals known once
+        the writer is done). A failed flush still closes the manifest, as failed, then raises."""
         self.finishing = True
         self._stop_heartbeat()
         failure: BaseException | None = None
@@ -340,7 +374,7 @@ class Recorder:
             if flush:
                 self.sync()
             else:
-                self._wait()
+                self.drain()
         except OSError as exc:
             failure = exc
             status, error = "failed", f"{type(exc).__name__}: {exc}"
@@ -351,8 +385,9 @@ class Recorder:
                 extra or {},
                 status=status,
                 ended_at=now_iso(),
-                totals={**totals, "rows": dict(self.rows), "parts": dict(self.parts)},
-            )
+                totals={**totals, **(late_totals() if late_totals else {}), "rows": dict(self.rows),
+                        "parts": dict(self.parts)},
+            )  # fmt: skip
             if error:
                 self.manifest["error"] = error
             self._write_manifest_locked(durable=True)
@@ -364,7 +399,7 @@ class Recorder:
         """Stop the background threads without writing anything (the directory cannot be written)."""
         self._stop_heartbeat()
         try:
-            self._wait()
+            self.drain()
         except OSError:
             pass
         finally:

@@ -206,6 +206,17 @@ def _write_failure(exc: OSError, run_dir: Path) -> bool:
     return bool(name) and Path(run_dir).resolve() in (Path(str(name)).resolve(), *Path(str(name)).resolve().parents)
 
 
+def checkpoint_totals(checkpoints: Checkpointer) -> dict[str, Any]:
+    """What checkpoints cost: the step loop's time (snapshots, waits) and the writer thread's."""
+    written = list(checkpoints.written)
+    return {
+        "written": len(written),
+        "seconds": round(checkpoints.stepping_cost_s, 3),
+        "write_seconds": round(sum(seconds for _, seconds, _ in written), 3),
+        "last_bytes": written[-1][2] if written else None,
+    }
+
+
 def _close(
     recorder: Recorder,
     checkpoints: Checkpointer,
@@ -219,15 +230,10 @@ def _close(
     `flush`, an I/O error is raised after the manifest says failed (see Recorder.finish)."""
     if recorder.finishing:
         return
-    written = [(step, round(seconds, 3), size) for step, seconds, size in checkpoints.written]
-    totals = {
-        **totals,
-        "wall_time_s": round(checkpoints.wall_time_s(), 3),
-        "checkpoints": {"written": len(written), "seconds": round(sum(s for _, s, _ in written), 3),
-                        "last_bytes": written[-1][2] if written else None},
-    }  # fmt: skip
+    totals = {**totals, "wall_time_s": round(checkpoints.wall_time_s(), 3)}
     try:
-        recorder.finish(status, totals, error=error, flush=flush, extra=extra)
+        recorder.finish(status, totals, error=error, flush=flush, extra=extra,
+                        late_totals=lambda: {"checkpoints": checkpoint_totals(checkpoints)})  # fmt: skip
     except OSError:
         recorder.abandon()
         if status == COMPLETED:

@@ -243,7 +243,7 @@ def run_steps(
         if stop is None:
             raise
         if intact and checkpoints is not None and not scenario.done(world):
-            checkpoints.save(step, world, totals)
+            checkpoints.save(step, world, totals, wait=True)
         stop.totals = totals
         if stop is exc:
             raise

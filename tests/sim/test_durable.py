@@ -5,8 +5,9 @@
 - SIGTERM and SIGINT: a checkpoint at the step boundary, status `interrupted`, exit 143 / 130;
 - a full disk (a 3 MiB tmpfs mounted in a private mount namespace, `unshare -rm`), a directory made
   read-only mid-run (the same tmpfs remounted read-only), a read-only and an unwritable directory
-  from the start: one line, no `.tmp` file, status `failed` where the manifest can be written, and the
-  run, copied to a writable disk, resumes to the same tables;
+  from the start: one line, status `failed` where the manifest can be written, no `.tmp` file where one
+  can be removed (resume removes those a read-only disk kept), and the run, copied to a writable disk,
+  resumes to the same tables;
 - a Ray shard's worker process killed by its pid on a real `ray start --head` cluster, with Ray's
   actor restarts, and without them (the step is replayed from the last checkpoint).
 
@@ -267,14 +268,17 @@ def test_a_directory_turned_read_only_mid_run_is_reported_crashed_and_resumes(tm
     lines = said(found["stderr"])
     assert found["rc"].strip() == "1" and len(lines) == 1, found["stderr"]
     assert "Read-only file system" in lines[0] and "the manifest could not be updated" in lines[0]
-    assert found["temporaries"] == ""
     run_dir = tmp_path / "out" / "run"
+    # a temporary file the remount caught cannot be removed from a read-only disk; resume removes it
+    assert found["temporaries"].split() == [str(tmp_path / "mnt" / p.relative_to(tmp_path / "out"))
+                                            for p in no_temporaries(run_dir)]  # fmt: skip
     stale = manifest(run_dir)
     assert stale["status"] == "running" and effective_status(stale) == "crashed"
     from analysis import load
 
     assert load(run_dir, include_incomplete=True).runs["status"].to_list() == ["crashed"]
     resume(run_dir, QUIET)
+    assert not no_temporaries(run_dir)
     assert_same_tables(run_dir, scripted_reference)
 
 
