@@ -7,9 +7,10 @@
 A checkpoint at step t holds the world *before* step t and the records of steps < t. No random state
 is stored: every stream is derived from the root seed and the step (`seeding.rng(seed, "plan", t)`,
 `seeding.rng(seed, "resolve", t)`, `seeding.decision_seeds(seed, t, n)`), so the step number is the
-whole RNG state. The recorder's buffers are written as parts first (`Recorder.sync`), then the
-checkpoint is written into a temporary folder, fsynced, and renamed into place: a checkpoint that
-exists is complete, and the parts it counts are on disk. Parts written after it are removed on resume.
+whole RNG state. The recorder's buffered rows are queued as parts first, then the checkpoint, on the
+recorder's one writer thread: it is written into a temporary folder, fsynced, and renamed into place
+after those parts are on disk, and never once one of them failed. So a checkpoint that exists is
+complete and agrees with the records; parts written after it are removed on resume.
 """
 
 from __future__ import annotations
