@@ -156,3 +156,19 @@ def test_the_heartbeat_thread_refreshes_the_manifest(tmp_path):
     assert closed["status"] == "completed"
     time.sleep(0.2)  # no beat after the end
     assert json.loads((tmp_path / "manifest.json").read_text()) == closed
+
+
+def test_after_a_failed_write_no_later_job_runs(tmp_path):
+    """A checkpoint queued after a part that failed to be written must not land: it would count it."""
+    recorder = Recorder(tmp_path, {"interactions": pl.Schema({"run_id": pl.String, "step": pl.Int64})}, 10)
+    ran = []
+
+    def full_disk():
+        raise OSError(28, "No space left on device")
+
+    recorder.submit(full_disk)
+    recorder.submit(ran.append, "checkpoint")
+    with pytest.raises(OSError, match="No space left"):
+        recorder.drain()
+    recorder.abandon()
+    assert ran == []
