@@ -8,6 +8,7 @@ objects, so that a million decisions stay a handful of numpy arrays.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -62,27 +63,47 @@ class ActionSpecError(ValueError):
 
 
 class ActionSpec(_Frozen):
-    """The schema of one kind of decision, with the fallback used when no valid answer comes back.
+    """The schema of one kind of decision.
 
     A spec with a single choice field is asked as a plain choice (one constrained token on vLLM);
     anything else becomes a JSON object schema. `bounds` are per-decision limits for number fields
-    (e.g. a donor cannot give more than it has) carried in the batch, not in the spec.
+    (e.g. a donor cannot give more than it has) carried in the batch, not in the spec. A spec has
+    no fallback action: an answer that cannot be obtained is recorded as missing (see `Decisions`),
+    never replaced by a move the agent did not choose.
+
+    `reply="free_text"` asks without any structured output, as the papers did (Akata et al. 2023 let
+    the model complete "A: Option"; Vallinder & Hughes 2024 parse "Justification: ... Answer: ..."),
+    and `parse_free_text` reads the values from the reply: a field named in `free_text_labels` from
+    the text after its label ("Answer:"), any other from the whole reply. A reply that does not yield
+    every field is an ActionSpecError, so the engine records it as a failure like any invalid reply.
     """
 
     name: str
     fields: tuple[ActionField, ...] = Field(min_length=1)
-    fallback: dict[str, Any] | None = None
     max_tokens: int = Field(default=64, gt=0)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    reply: Literal["structured", "free_text"] = "structured"
+    free_text_labels: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _fallback_fits(self) -> ActionSpec:
+    def _unique_names(self) -> ActionSpec:
         names = [f.name for f in self.fields]
         if len(set(names)) != len(names):
             raise ValueError(f"spec {self.name!r}: duplicate field names {names}")
-        if self.fallback is not None:
-            self.validate_reply(self.fallback)
+        unknown = set(self.free_text_labels) - set(names)
+        if unknown:
+            raise ValueError(f"spec {self.name!r}: free_text_labels name no field: {sorted(unknown)}")
+        if any(not label.strip() or ":" in label for label in self.free_text_labels.values()):
+            raise ValueError(f"spec {self.name!r}: a free-text label is a non-empty word without ':'")
         return self
+
+    @property
+    def is_free_text(self) -> bool:
+        return self.reply == "free_text"
+
+    def parse_free_text(self, text: str, bounds: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
+        """A free-text reply -> canonical values (see the class docstring); ActionSpecError when it does not fit."""
+        return self.validate_reply(read_free_text(self, text), bounds)
 
     @property
     def is_single_choice(self) -> bool:
@@ -161,8 +182,86 @@ class ActionSpec(_Frozen):
         return out
 
 
+# ---- reading free-text replies ----------------------------------------------------------------------
+
+_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.,]\d+)?|\.\d+)")
+
+
+def read_free_text(spec: ActionSpec, text: str) -> dict[str, Any]:
+    """The raw value of every field of `spec` in a free-text reply (validated by the caller).
+
+    A field with a label ("Answer") is read from the text after the label's first "Answer:" up to the
+    next other label (a text field whose label is missing: everything before the first label); a field
+    without a label from the whole reply. A choice is the first option named
+    (preferring one right after the word "Option", then a case-sensitive whole word, then any case); a
+    number is the first number ("1,000" and "2,5" read as 1000 and 2.5); text is the part, trimmed.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ActionSpecError(f"{spec.name}: empty reply")
+    parts, first = _labelled_parts(text, set(spec.free_text_labels.values()))
+    out: dict[str, Any] = {}
+    for f in spec.fields:
+        label = spec.free_text_labels.get(f.name)
+        part = text if label is None else parts.get(label)
+        if part is None and f.kind == "text":
+            part = text[:first]  # as the released notebook reads a justification: what comes before the answer
+        if part is None:
+            raise ActionSpecError(f"{spec.name}.{f.name}: the reply has no '{label}:'")
+        if f.kind == "choice":
+            out[f.name] = _first_option(part, f.options, f"{spec.name}.{f.name}")
+        elif f.kind == "number":
+            found = _NUMBER.search(part)
+            if found is None:
+                raise ActionSpecError(f"{spec.name}.{f.name}: no number in {part.strip()[:60]!r}")
+            out[f.name] = _to_float(found.group(0))
+        else:
+            out[f.name] = part.strip()
+    return out
+
+
+def _labelled_parts(text: str, labels: set[str]) -> tuple[dict[str, str], int]:
+    """(label -> the text after its first "label:" up to the next occurrence of another label, where the
+    first label starts)."""
+    if not labels:
+        return {}, len(text)
+    words = "|".join(map(re.escape, sorted(labels, key=len, reverse=True)))
+    pattern = re.compile(rf"(?<![A-Za-z0-9_])({words})\s*:")
+    hits = [(m.group(1), m.start(), m.end()) for m in pattern.finditer(text)]
+    parts: dict[str, str] = {}
+    for k, (label, _, end) in enumerate(hits):
+        if label in parts:
+            continue
+        stop = next((start for other, start, _ in hits[k + 1 :] if other != label), len(text))
+        parts[label] = text[end:stop]
+    return parts, hits[0][1] if hits else len(text)
+
+
+def _first_option(part: str, options: tuple[str, ...], where: str) -> str:
+    words = "|".join(map(re.escape, sorted(options, key=len, reverse=True)))
+    for pattern, flags in (
+        (rf"(?<![A-Za-z0-9_])option\s+({words})(?![A-Za-z0-9_])", re.IGNORECASE),
+        (rf"(?<![A-Za-z0-9_])({words})(?![A-Za-z0-9_])", 0),
+        (rf"(?<![A-Za-z0-9_])({words})(?![A-Za-z0-9_])", re.IGNORECASE),
+    ):
+        found = re.search(pattern, part, flags)
+        if found:
+            said = found.group(1)
+            return next(o for o in options if o.lower() == said.lower()) if flags else said
+    raise ActionSpecError(f"{where}: none of {list(options)} in {part.strip()[:60]!r}")
+
+
+def _to_float(number: str) -> float:
+    if re.fullmatch(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?", number):
+        return float(number.replace(",", ""))
+    return float(number.replace(",", "."))
+
+
 def _column_dtype(f: ChoiceField | NumberField | TextField) -> Any:
     return {"choice": np.int16, "number": np.float64, "text": object}[f.kind]
+
+
+# What a missing decision holds in each kind of column: no value any analysis could mistake for a move.
+MISSING_VALUE: dict[str, Any] = {"choice": -1, "number": math.nan, "text": None}
 
 
 @dataclass
@@ -222,21 +321,37 @@ class DecisionBatch:
 
 @dataclass
 class Decisions:
-    """The answers to one DecisionBatch, aligned with it, plus per-decision accounting."""
+    """The answers to one DecisionBatch, aligned with it, plus per-decision accounting.
+
+    A decision that could not be obtained (server errors after the client's retries, replies that
+    never fit the spec after the re-asks) has `missing[i]` set, its reason in `fallback_reason[i]`
+    and `MISSING_VALUE` in every value column: -1 for a choice, NaN for a number, None for text.
+    Scenarios decide what a missing decision means; nothing here substitutes a move.
+
+    The transcript columns are filled by the LLM policy: `messages` (the chat messages as sent,
+    JSON text), `reply` (raw text of the last attempt, None when no reply arrived) and `attempts`
+    (HTTP attempts, client retries included; 0 when cached or scripted). `messages` and `reply` are
+    None as a whole when no decision of the batch went to a model (scripted batches stay cheap),
+    else object arrays with None for the decisions that did not.
+    """
 
     values: dict[str, np.ndarray]
     latency_ms: np.ndarray
     prompt_tokens: np.ndarray
     completion_tokens: np.ndarray
     cached: np.ndarray
-    fallback: np.ndarray  # object: None, or the reason a fallback action was used
+    missing: np.ndarray  # bool
+    fallback_reason: np.ndarray  # object: None, or why the decision is missing
+    attempts: np.ndarray  # int32
+    messages: np.ndarray | None = None  # object: JSON text of the messages as sent, or None
+    reply: np.ndarray | None = None  # object: raw reply text of the last attempt, or None
 
     def __len__(self) -> int:
         return len(self.latency_ms)
 
     @classmethod
     def scripted(cls, values: dict[str, np.ndarray]) -> Decisions:
-        """Answers computed locally: no latency, no tokens, never a fallback."""
+        """Answers computed locally: no latency, no tokens, never missing, no transcript."""
         n = len(next(iter(values.values())))
         return cls(
             values=values,
@@ -244,17 +359,27 @@ class Decisions:
             prompt_tokens=np.zeros(n, np.int32),
             completion_tokens=np.zeros(n, np.int32),
             cached=np.zeros(n, bool),
-            fallback=np.full(n, None, dtype=object),
+            missing=np.zeros(n, bool),
+            fallback_reason=np.full(n, None, dtype=object),
+            attempts=np.zeros(n, np.int32),
         )
 
     @classmethod
     def empty(cls, spec: ActionSpec, n: int) -> Decisions:
-        """Blank answers of the right dtypes (text fields empty), to be filled in by index."""
+        """Blank answers of the right dtypes (zeros, text fields empty), to be filled in by index."""
         values = {f.name: np.zeros(n, _column_dtype(f)) for f in spec.fields}
         for f in spec.fields:
             if f.kind == "text":
                 values[f.name][:] = ""
         return cls.scripted(values)
+
+    @classmethod
+    def unanswered(cls, spec: ActionSpec, n: int) -> Decisions:
+        """n decisions not obtained yet: MISSING_VALUE everywhere and `missing` set (no reason yet)."""
+        values = {f.name: np.full(n, MISSING_VALUE[f.kind], dtype=_column_dtype(f)) for f in spec.fields}
+        out = cls.scripted(values)
+        out.missing[:] = True
+        return out
 
     def put(self, index: np.ndarray, part: Decisions) -> None:
         """Write `part` (answers to batch.take(index)) into this batch's slots."""
@@ -264,4 +389,14 @@ class Decisions:
         self.prompt_tokens[index] = part.prompt_tokens
         self.completion_tokens[index] = part.completion_tokens
         self.cached[index] = part.cached
-        self.fallback[index] = part.fallback
+        self.missing[index] = part.missing
+        self.fallback_reason[index] = part.fallback_reason
+        self.attempts[index] = part.attempts
+        if part.messages is not None:
+            if self.messages is None:
+                self.messages = np.full(len(self), None, dtype=object)
+            self.messages[index] = part.messages
+        if part.reply is not None:
+            if self.reply is None:
+                self.reply = np.full(len(self), None, dtype=object)
+            self.reply[index] = part.reply

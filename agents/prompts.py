@@ -141,15 +141,22 @@ _DESCRIBED = {
 }  # fmt: skip
 
 
-def persona_text(row: Mapping[str, Any], fields: Collection[str] | None = None) -> str:
-    """Who the agent is, in a few sentences, from the persona columns `fields` shows (None: all).
+def persona_text(row: Mapping[str, Any], fields: Collection[str] | None = None, exclude: Collection[str] = ()) -> str:
+    """Who the agent is, in a few sentences, from the persona columns `fields` shows (None: all) but
+    `exclude` (columns a scenario states itself, e.g. value positions that change during a run).
 
     Known columns read as a sentence; Big Five traits and Schwartz values as scores (the three values
     that matter most); any other column (religion, party, region, ...) as "column: value". An empty
     `fields` gives an empty text: the persona-free condition."""
 
     def shown(column: str) -> bool:
-        return column in row and row[column] is not None and row[column] != "" and (fields is None or column in fields)
+        return (
+            column in row
+            and row[column] is not None
+            and row[column] != ""
+            and (fields is None or column in fields)
+            and column not in exclude
+        )
 
     sentences = []
     who = " ".join(
@@ -225,7 +232,8 @@ class Prompter:
     persona (its columns and `persona_text`) and the spec's template. One per process that asks a model.
 
     `scenario` is anything with `prompts` (declarations by spec) and `prompt_variables(spec, obs,
-    context, seed)`; `personas` is the population's table (agent i is row i)."""
+    context, seed)`, and optionally `persona_text_excludes(columns)` (persona columns it states itself,
+    left out of `{persona_text}`); `personas` is the population's table (agent i is row i)."""
 
     def __init__(
         self,
@@ -238,6 +246,8 @@ class Prompter:
         self.templates = dict(templates)
         self.personas = personas
         self.persona_fields = persona_fields
+        excludes = getattr(scenario, "persona_text_excludes", None)
+        self.persona_excluded = frozenset(excludes(tuple(personas.columns)) if excludes else ())
         self._persona_cache: dict[int, tuple[PersonaFields, str]] = {}
         self._checked: set[str] = set()
 
@@ -245,7 +255,8 @@ class Prompter:
         cached = self._persona_cache.get(agent_id)
         if cached is None:
             row = self.personas.row(agent_id, named=True)
-            cached = self._persona_cache[agent_id] = (PersonaFields(row), persona_text(row, self.persona_fields))
+            text = persona_text(row, self.persona_fields, self.persona_excluded)
+            cached = self._persona_cache[agent_id] = (PersonaFields(row), text)
         return cached
 
     def messages(

@@ -16,10 +16,14 @@ from scenarios.ipd import match_scores, mean_payoff_by_strategy, tournament_rank
 from scenarios.tables import AnalysisError, Frame, columns, lazy, rate, strategy_shares
 
 
-def cooperation_rate(interactions: Frame, by: str | Sequence[str] = ("round",)) -> pl.DataFrame:
+def cooperation_rate(
+    interactions: Frame, by: str | Sequence[str] = ("round",), *, exclude_missing: bool = False
+) -> pl.DataFrame:
     """Share of cooperative decisions per run and `by` group (e.g. round, generation, policy).
 
-    Columns: run_id, *by, cooperation (0..1), n (decisions counted). Missing decisions do not count.
+    Beside it, `missing_share`: the share of the group's decisions that were missing or fallbacks (the
+    fallback column names a reason). Missing decisions never count; fallbacks count unless
+    `exclude_missing`. Columns: run_id, *by, cooperation (0..1), n (decisions counted), missing_share.
     """
     if "scenario" not in columns(interactions):
         raise AnalysisError("cooperation_rate: the table has no 'scenario' column (load runs with analysis.load)")
@@ -27,7 +31,8 @@ def cooperation_rate(interactions: Frame, by: str | Sequence[str] = ("round",)) 
     parts = []
     for name in frame.select(pl.col("scenario").unique().sort()).collect()["scenario"].to_list():
         part = frame.filter(pl.col("scenario") == name)
-        parts.append(rate(part, scenario_of(name).cooperated(part), by, "cooperation", "cooperation_rate"))
+        cooperated = scenario_of(name).cooperated(part)
+        parts.append(rate(part, cooperated, by, "cooperation", "cooperation_rate", exclude_missing=exclude_missing))
     return pl.concat(parts) if parts else rate(frame, pl.lit(None, pl.Boolean), by, "cooperation", "cooperation_rate")
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from analysis.errors import AnalysisError, MissingTableError
@@ -35,6 +36,7 @@ COMPLETED = "completed"
 # engine, so the rule is restated here and tests/sim/test_status.py holds the two to agreement.
 STALE_INTERVALS = 6
 DEFAULT_HEARTBEAT_S = 5.0
+GRAPH = "graph.parquet"
 REQUIRED_MANIFEST_KEYS = ("run_id", "seed", "scenario", "config")
 # Every recorded table carries these (the recorder adds them); a Parquet file without them is foreign.
 ENGINE_COLUMNS = ("run_id", "step")
@@ -56,6 +58,14 @@ RUN_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class RunGraph:
+    """A run's social graph as recorded: `nodes` agents, `edges` (source < target) or None when complete."""
+
+    nodes: int
+    edges: np.ndarray | None
+
+
+@dataclass(frozen=True)
 class Run:
     """One run directory: its manifest and the Parquet files of each table it recorded."""
 
@@ -71,6 +81,22 @@ class Run:
     def status(self) -> str:
         """What the manifest says, with a `running` run whose process is gone reported as `crashed`."""
         return effective_status(self.manifest)
+
+    def graph(self) -> RunGraph | None:
+        """The run's social graph from its graph.parquet (None when the run wrote none): the node
+        count and the edges, or `edges=None` for a complete graph (stored as metadata, no rows)."""
+        path = self.path / GRAPH
+        if not path.is_file():
+            return None
+        try:
+            meta = pl.read_parquet_metadata(path)
+            nodes = int(meta["socsim.nodes"])
+            if meta.get("socsim.graph") == "complete":
+                return RunGraph(nodes, None)
+            frame = pl.read_parquet(path, columns=["source", "target"])
+        except Exception as exc:  # a foreign or truncated file: one line naming it
+            raise AnalysisError(f"{path}: not a socsim graph file ({type(exc).__name__}: {exc})") from None
+        return RunGraph(nodes, frame.to_numpy().astype(np.int64).reshape(-1, 2))
 
     def meta(self) -> dict[str, Any]:
         """The manifest flattened to one row: RUN_COLUMNS plus `param_<key>` per scenario parameter."""
@@ -168,6 +194,11 @@ class RunSet:
 
     def __len__(self) -> int:
         return len(self.runs_by_id)
+
+    def graphs(self) -> dict[str, RunGraph | None]:
+        """Each run's social graph (graph.parquet), by run_id; None for a run that recorded none. What
+        topology-aware measures (opinion clusters) need besides the tables."""
+        return {run.run_id: run.graph() for run in self}
 
     def metric(self, name: str) -> pl.DataFrame:
         """A metric the runs' scenario registers (see `analysis.metrics`), one row per run (and x, hue)."""

@@ -67,6 +67,8 @@ def with_missing_share(
     group = keys(by)
     require(per_run, group, "with_missing_share")
     shares = missing_share(interactions, by, value=value)
+    # a metric that already reports its own missing_share (the scenarios' rates do) gets this one instead
+    per_run = per_run.drop("missing_share", "n_decisions", strict=False)
     return per_run.join(shares, on=group, how="left", nulls_equal=True).with_columns(pl.col("n_decisions").fill_null(0))
 
 

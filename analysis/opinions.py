@@ -1,6 +1,7 @@
-"""Opinion dynamics measures (deffuant, hegselmann_krause, value_debate): clusters, polarization and
-time to consensus. They are declared with those scenarios; here for notebooks and the report, with
-`consensus_summary`, which summarises time to consensus over seeds without dropping the runs that
+"""Opinion dynamics measures (deffuant, hegselmann_krause, value_debate): clusters (topology-aware by
+default, the value-space rule by name), polarization and time to consensus. They are declared with those
+scenarios; here for notebooks and the report (pass `graphs=runs.graphs()` for runs on sparse graphs),
+with `consensus_summary`, which summarises time to consensus over seeds without dropping the runs that
 never converged."""
 
 from __future__ import annotations
@@ -10,10 +11,27 @@ from collections.abc import Sequence
 import polars as pl
 
 from analysis.stats import over_seeds, share_over_seeds
-from scenarios.opinion_dynamics import GAP, MIN_SHARE, cluster_counts, polarization, time_to_consensus
+from scenarios.opinion_dynamics import (
+    GAP,
+    MIN_SHARE,
+    ClusterRule,
+    as_graph,
+    cluster_counts,
+    polarization,
+    time_to_consensus,
+)
 from scenarios.tables import columns, require
 
-__all__ = ["GAP", "MIN_SHARE", "cluster_counts", "consensus_summary", "polarization", "time_to_consensus"]
+__all__ = [
+    "GAP",
+    "MIN_SHARE",
+    "ClusterRule",
+    "as_graph",
+    "cluster_counts",
+    "consensus_summary",
+    "polarization",
+    "time_to_consensus",
+]
 
 
 def consensus_summary(

@@ -260,7 +260,7 @@ def exchanges(page: Page, runs: RunSet) -> None:
             "position_before",
             "position_after",
             "model",
-            "fallback",
+            "fallback_reason",
         )
         if c in have
     ]

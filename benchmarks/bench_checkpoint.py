@@ -1,19 +1,18 @@
-"""Checkpoint and resume costs, as a share of step time, through the engine (records written to Parquet):
-a 1,000,000-agent scripted donor game and a 100,000-agent Deffuant value-diffusion run on a Watts-Strogatz
-graph (10 Schwartz values per agent).
+"""Checkpoint and resume costs (issue 11 item 6): checkpoint size and time, and resume time, for a
+1,000,000-agent scripted donor game and a 100,000-agent value-diffusion run, as a share of step time.
 
-For each workload, three runs of the same seed:
-- no checkpoints (`run.checkpoint_every=0`): the step time (the manifest's stepping wall time / steps);
-- a checkpoint after every step (`run.checkpoint_every=1`): what one checkpoint costs the step loop
-  (queueing the buffered rows as parts, snapshotting the world: its arrays copied, the rest encoded as
-  JSON) and the writer thread (npz and JSON written, fsynced, renamed, beside the next steps), and its size;
-- the default (`run.checkpoint_every=null`, automatic), on a longer run of the same workload (the
-  automatic cadence writes nothing in the first minute): how many checkpoints it wrote and their share
-  of the run's stepping time (the cadence keeps it at or under 5% by construction);
-then the steps a resume takes before stepping again, from the last checkpoint of the second run: rebuild
-population, graph and scenario from the stored config (`prepare`), read the checkpoint, restore the world.
+Through the `socsim` and `socsim-resume` commands, for the suite (run_all.py); bench_checkpoint_costs.py
+breaks a checkpoint down (step loop and writer thread, the automatic cadence, the parts of a resume).
+- step time: the run without checkpoints (`CHECKPOINTS_OFF`), manifest `wall_time_s` / steps;
+- checkpoint time: the extra stepping time per checkpoint with a checkpoint every step
+  (`CHECKPOINTS_EVERY_STEP`), as a share of a step;
+- checkpoint size: the bytes under the run directory in paths that name a checkpoint (one checkpoint
+  kept, `run.keep_checkpoints=last`);
+- resume time: a command-line run stopped with SIGTERM about half-way (after its first checkpoint), then
+  `socsim-resume RUN_DIR` timed whole, minus the remaining steps at the undisturbed step time.
+The settings and file patterns are issue 11's, each in one constant below.
 
-    python benchmarks/bench_checkpoint.py [--donors 1000000] [--values 100000] [--long 20] [--quick] 2> /dev/null
+    python benchmarks/bench_checkpoint.py [--quick] [--json FILE]
 """
 
 from __future__ import annotations
@@ -21,96 +20,131 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from sim import checkpoint
-from sim.checkpoint import AUTO_MIN_INTERVAL_S, OVERHEAD_FACTOR
-from sim.config import compose, validate_config
-from sim.prepare import prepare
-from sim.run import run
+import procs
+from figures import NOT_AVAILABLE, Figure, Reporter
 
-QUIET = ["run.progress=false", "run.log_every=0"]
+GROUP = "Checkpoints (issue 11)"
+CHECKPOINTS_OFF = ["run.checkpoint_every=1000000000"]
+CHECKPOINTS_EVERY_STEP = ["run.checkpoint_every=1", "run.keep_checkpoints=last"]
+CHECKPOINT_MARK = "checkpoint"  # a path under the run directory naming this is part of a checkpoint
+RESUME_COMMAND = "socsim-resume"
 
 
-def workloads(donors: int, values: int, long: int) -> list[tuple[str, list[str], list[str]]]:
-    """(name, overrides, the longer run's extra overrides)."""
+def workloads(quick: bool) -> list[tuple[str, list[str]]]:
+    """The socsim side (the one place to change when scenario names change)."""
+    donors, values = (100_000, 20_000) if quick else (1_000_000, 100_000)
     return [
-        (f"donor game, {donors:,} agents, scripted, complete graph", [
+        (f"donor game {donors:,} agents, scripted", [
             "scenario=donor_game", "scenario.agents_per_generation=null", f"population.size={donors}",
             "scenario.generations=1", "scenario.rounds=6", "seed=1",
-        ], [f"scenario.rounds={6 * long}"]),
-        (f"Deffuant, {values:,} agents x 10 values, Watts-Strogatz k=10", [
-            "scenario=deffuant", "graph=watts_strogatz", "graph.k=10", f"population.size={values}",
-            "scenario.max_steps=30", "scenario.tolerance=1e-12", "seed=1",
-        ], [f"scenario.max_steps={30 * long}"]),
+        ]),
+        (f"value diffusion (Deffuant) {values:,} agents, Watts-Strogatz", [
+            "scenario=deffuant", "graph=watts_strogatz",
+            f"population.size={values}", "scenario.max_steps=20", "scenario.tolerance=1e-12", "seed=1",
+        ]),
     ]  # fmt: skip
 
 
-def execute(overrides: list[str], run_dir: Path) -> dict:
-    run(compose([*overrides, *QUIET, f"run.dir={run_dir}"]))
-    return json.loads((run_dir / "manifest.json").read_text())
+FIGURES = ("checkpoint size", "checkpoint time / step time", "resume time / step time")
 
 
-def resume_set_up(run_dir: Path) -> dict[str, float]:
-    """What `socsim-resume` does before its first step, timed part by part."""
-    manifest = json.loads((run_dir / "manifest.json").read_text())
-    began = time.perf_counter()
-    prepared = prepare(validate_config(manifest["config"]))
-    prepared_at = time.perf_counter()
-    last = checkpoint.latest(run_dir, manifest["run_id"])
-    read_at = time.perf_counter()
-    prepared.scenario.restore(last.arrays, last.world)
-    restored_at = time.perf_counter()
-    return {"prepare": prepared_at - began, "read": read_at - prepared_at, "restore": restored_at - read_at}
+def available(config: list[str]) -> str:
+    """Empty when checkpoints can be configured; otherwise why not."""
+    answer = procs.probe([*config, *CHECKPOINTS_EVERY_STEP], compose_only=True)
+    if "error" in answer:
+        reason = answer["error"].removeprefix("ConfigError: ").split(" (")[0]
+        return f"{NOT_AVAILABLE} ({reason})"
+    resume = Path(procs.PROJECT_PYTHON).parent / RESUME_COMMAND
+    if not resume.exists():
+        return f"{NOT_AVAILABLE} (no {RESUME_COMMAND} command)"
+    return ""
 
 
-def measure(name: str, overrides: list[str], longer: list[str], tmp: Path) -> None:
-    print(f"\n{name}", flush=True)
-    plain = execute([*overrides, "run.checkpoint_every=0"], tmp / "plain")
-    steps = plain["totals"]["steps"]
-    step_s = plain["totals"]["wall_time_s"] / steps
-    print(f"  step time (no checkpoints)            {step_s:8.3f} s   ({steps} steps, {plain['agents']:,} agents)")
+def checkpoint_bytes(run_dir: Path) -> int:
+    return sum(
+        p.stat().st_size for p in run_dir.rglob("*") if p.is_file() and CHECKPOINT_MARK in str(p.relative_to(run_dir))
+    )
 
-    every = execute([*overrides, "run.checkpoint_every=1", "run.keep_checkpoints=last"], tmp / "every")
-    written = every["totals"]["checkpoints"]
-    per_checkpoint = written["seconds"] / written["written"]
-    overhead = every["totals"]["wall_time_s"] / steps - step_s
-    writing = written["write_seconds"] / written["written"]
-    print(f"  one checkpoint, in the step loop      {per_checkpoint:8.3f} s   = {100 * per_checkpoint / step_s:5.1f}% "
-          f"of a step ({written['written']} written; stepping slower by {overhead:.3f} s a step)")
-    print(f"  one checkpoint, writer thread         {writing:8.3f} s   (npz + JSON + fsync + rename, beside the steps)")
-    print(f"  checkpoint size                       {written['last_bytes'] / 1e6:8.1f} MB")
-    bound = per_checkpoint / max(AUTO_MIN_INTERVAL_S, OVERHEAD_FACTOR * per_checkpoint)
-    print(f"  automatic cadence, by its rule        {100 * bound:8.2f} % of run time at most (one checkpoint per "
-          f"{max(AUTO_MIN_INTERVAL_S, OVERHEAD_FACTOR * per_checkpoint):.0f} s of stepping)")
 
-    auto = execute([*overrides, *longer], tmp / "auto")
-    automatic = auto["totals"]["checkpoints"]
-    share = 100 * automatic["seconds"] / auto["totals"]["wall_time_s"]
-    print(f"  automatic cadence                     {automatic['written']:8d} checkpoint(s) = {share:5.1f}% of "
-          f"{auto['totals']['wall_time_s']:.1f} s of stepping ({auto['totals']['steps']} steps)")
+def interrupted_run(config: list[str], run_dir: Path, stepping_s: float) -> dict:
+    """Start the `socsim` command with a checkpoint every step; once its first checkpoint is on disk,
+    let it step for `stepping_s` more, send SIGTERM, and return its manifest."""
+    argv = [procs.socsim_cli(), *config, *CHECKPOINTS_EVERY_STEP, "run.progress=false", f"run.dir={run_dir}"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 3600
+    while proc.poll() is None and time.monotonic() < deadline:
+        if run_dir.exists() and checkpoint_bytes(run_dir):
+            time.sleep(stepping_s)
+            os.killpg(proc.pid, signal.SIGTERM)
+            break
+        time.sleep(0.1)
+    try:
+        proc.wait(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return _manifest(run_dir)
 
-    parts = resume_set_up(tmp / "every")
-    total = sum(parts.values())
-    detail = ", ".join(f"{k} {v:.3f} s" for k, v in parts.items())
-    print(f"  resume before stepping                {total:8.3f} s   = {100 * total / step_s:5.1f}% of a step "
-          f"({detail})", flush=True)
+
+def _manifest(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def measure(name: str, config: list[str], out: Reporter) -> None:
+    why_not = available(config)
+    if why_not:
+        for figure in FIGURES:
+            out.add(Figure(GROUP, f"{name}: {figure}", None, "", status=why_not))
+        return
+    plain = procs.probe([*config, *CHECKPOINTS_OFF])
+    with tempfile.TemporaryDirectory(prefix="bench-checkpoint-") as tmp:
+        every = procs.probe([*config, *CHECKPOINTS_EVERY_STEP], run_dir=Path(tmp) / "every")
+        failed = plain.get("error") or every.get("error")
+        if failed:
+            for figure in FIGURES:
+                out.add(Figure(GROUP, f"{name}: {figure}", None, "", status=f"failed: {failed}"))
+            return
+        step_s = plain["wall_time_s"] / plain["steps"]
+        size_mb = checkpoint_bytes(Path(tmp) / "every") / 1e6
+        checkpoint_s = every["wall_time_s"] / every["steps"] - step_s
+        out.add(Figure(GROUP, f"{name}: checkpoint size", size_mb, "MB", note="one checkpoint (keep=last)"))
+        out.add(Figure(GROUP, f"{name}: checkpoint time / step time", 100 * checkpoint_s / step_s, "%",
+                       note=f"step {step_s:.3g} s, checkpoint {checkpoint_s:.3g} s"))  # fmt: skip
+        run_dir = Path(tmp) / "interrupted"
+        manifest = interrupted_run(config, run_dir, stepping_s=plain["wall_time_s"] / 2)
+        if manifest.get("status") != "interrupted":
+            out.add(Figure(GROUP, f"{name}: resume time / step time", None, "%",
+                           status=f"failed: the stopped run says status={manifest.get('status')!r}"))  # fmt: skip
+            return
+        steps_before = (manifest.get("totals") or {}).get("steps") or 0
+        resumed = procs.run_timed([str(Path(procs.PROJECT_PYTHON).parent / RESUME_COMMAND), str(run_dir)])
+        after = _manifest(run_dir)
+        if resumed.returncode != 0 or after.get("status") != "completed":
+            out.add(Figure(GROUP, f"{name}: resume time / step time", None, "%",
+                           status=f"failed: {resumed.tail()}"))  # fmt: skip
+            return
+        remaining = plain["steps"] - steps_before
+        resume_s = resumed.wall_s - remaining * step_s
+        note = f"resume {resume_s:.3g} s (whole command, imports included) for {remaining} steps left"
+        out.add(Figure(GROUP, f"{name}: resume time / step time", 100 * resume_s / step_s, "%", note=note))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--donors", type=int, default=1_000_000)
-    parser.add_argument("--values", type=int, default=100_000)
-    parser.add_argument("--long", type=int, default=20, help="the automatic-cadence run is this many times longer")
-    parser.add_argument("--quick", action="store_true", help="100,000 donors and 20,000 value agents")
+    procs.add_common_args(parser)
     args = parser.parse_args()
-    donors, values = (100_000, 20_000) if args.quick else (args.donors, args.values)
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times grow with it)")
-    with tempfile.TemporaryDirectory(prefix="bench-checkpoint-") as tmp:
-        for i, (name, overrides, longer) in enumerate(workloads(donors, values, args.long)):
-            measure(name, overrides, longer, Path(tmp) / str(i))
+    out = Reporter(args.json)
+    for name, config in workloads(args.quick):
+        measure(name, config, out)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
     class Game(BaseScenario[Config, World])
         specs()                         the kinds of decision this config asks (ActionSpecs)
         prompts                         a default template per spec and the variables it may use
+        prompt_variants                 named alternative template sets (`scenario.prompt_variant` picks one)
         strategies()                    scripted policies by name, vectorised over a batch
         tables                          the recorded tables and their columns
         metrics                         what analysis computes from those tables (the first is the main one)
@@ -35,6 +36,8 @@ from agents.prompts import Prompt, PromptError, PromptTemplate, load_template
 from scenarios.tables import AnalysisError, Frame
 from scenarios.world import World
 
+DEFAULT_VARIANT = "default"
+
 
 class ScenarioConfig(BaseModel):
     """Base of every scenario's config; subclasses narrow `name` to a Literal and add their parameters."""
@@ -44,6 +47,9 @@ class ScenarioConfig(BaseModel):
     # spec name -> template file (YAML: system/user) replacing the built-in prompt; a scenario lists its
     # specs with None so that `scenario.prompts.<spec>=path` is a plain override on the command line
     prompts: dict[str, str | None] = Field(default_factory=dict)
+    # which of the scenario's named template sets the prompts use ("default": its `prompts`); a robustness
+    # factor a sweep can vary (`-m scenario.prompt_variant=default,mistakes`)
+    prompt_variant: str = Field(default=DEFAULT_VARIANT, min_length=1)
 
 
 class ScriptedPolicy(Protocol):
@@ -104,6 +110,9 @@ class BaseScenario(Generic[ConfigT, WorldT]):
     Config: ClassVar[type[ScenarioConfig]]
     World: ClassVar[type[World]]
     prompts: ClassVar[Mapping[str, Prompt]] = {}
+    # variant name -> {spec name -> template}: alternative wordings of some specs (the others keep the
+    # default); their variables must be among the spec's declared `Prompt.variables`
+    prompt_variants: ClassVar[Mapping[str, Mapping[str, PromptTemplate]]] = {}
     tables: ClassVar[Mapping[str, Mapping[str, pl.DataType]]] = {}
     metrics: ClassVar[tuple[Metric, ...]] = ()
 
@@ -136,9 +145,14 @@ class BaseScenario(Generic[ConfigT, WorldT]):
         """Population size used when `population.size` is null (None: the engine's default)."""
         return None
 
+    def variant_names(self) -> list[str]:
+        """The prompt variants `scenario.prompt_variant` may name."""
+        return [DEFAULT_VARIANT, *sorted(v for v in self.prompt_variants if v != DEFAULT_VARIANT)]
+
     def templates(self) -> dict[str, PromptTemplate]:
-        """The template of every spec: the built-in one, or the file `scenario.prompts.<spec>` names.
-        Raises PromptError (one line) for a file that cannot be used or a name that is no spec."""
+        """The template of every spec: the built-in one of the chosen `prompt_variant` (the default where
+        the variant leaves a spec alone), or the file `scenario.prompts.<spec>` names. Raises PromptError
+        (one line) for a file that cannot be used, a name that is no spec, or an unknown variant."""
         specs = self.specs()
         unknown = [name for name, path in self.config.prompts.items() if path and name not in specs]
         if unknown:
@@ -146,11 +160,18 @@ class BaseScenario(Generic[ConfigT, WorldT]):
                 f"scenario.prompts.{unknown[0]}: {self.name} asks no decision of that kind "
                 f"(kinds: {', '.join(sorted(specs)) or 'none'})"
             )
+        variant = self.config.prompt_variant
+        if variant not in self.variant_names():
+            raise PromptError(
+                f"scenario.prompt_variant: {self.name} has no prompt variant {variant!r} "
+                f"(variants: {', '.join(self.variant_names())})"
+            )
+        chosen = self.prompt_variants.get(variant, {})
         out = {}
         for spec in specs:
             if spec not in self.prompts:
                 raise PromptError(f"{self.name}: decisions of kind {spec!r} have no prompt template")
-            default = self.prompts[spec].template
+            default = chosen.get(spec, self.prompts[spec].template)
             path = self.config.prompts.get(spec)
             try:
                 out[spec] = load_template(path, default) if path else default
@@ -175,6 +196,11 @@ class BaseScenario(Generic[ConfigT, WorldT]):
         """About how many bytes the world (and a step's working copies) takes for n agents and this many
         edges, before anything is built: the pre-flight check refuses runs that cannot fit."""
         return 64.0 * n
+
+    def persona_text_excludes(self, columns: tuple[str, ...]) -> set[str]:
+        """Persona columns `{persona_text}` leaves out because this configuration states them itself
+        (e.g. value positions that change during the run); `columns` are the population's."""
+        return set()
 
     def requirements(self, population: Population) -> list[str]:
         """Problems with this population for this scenario (e.g. a persona column it needs), one line each."""

@@ -6,13 +6,27 @@ there are close enough *for i*, so heterogeneous bounds give asymmetric influenc
 marks agents that update at all (stubborn agents keep their positions but still pull others).
 
 Everything works on a SocialGraph's CSR arrays; there is no Python loop over agents or edges.
-Deffuant is asynchronous pairwise, made vectorised by updating a random *matching* at once: pairs in
-a matching share no agent, so updating them together equals updating them one after another.
+Deffuant is asynchronous pairwise. Which pairs meet is the `pairing` rule:
+- `matching`: a random *matching* is updated at once (pairs in a matching share no agent, so updating
+  them together equals updating them one after another); on a heterogeneous graph this makes a hub
+  meet about as often as a leaf (one partner per matching).
+- `edge`: a sequence of uniformly random edges (hubs meet in proportion to their degree);
+- `node`: a sequence of (uniformly random agent, uniformly random neighbour of it), as ndlib and most
+  papers draw them (a hub meets about as often as anyone, so less per edge).
+The sequences are exact sequential Deffuant: `sequential_layers` cuts a sequence into layers of
+disjoint pairs that keep every agent's meetings in their drawn order, and each layer is one
+vectorised update.
+
+Clusters: `count_clusters` is the value-space rule (sorted positions split at gaps > `gap`), exact on a
+complete graph only; `graph_clusters` is the topology-aware rule for any graph (connected components
+of the graph keeping only edges whose ends agree within a tolerance), the one that counts two distant
+groups holding the same opinion on a sparse graph as two clusters.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -59,6 +73,71 @@ def random_matching(graph: SocialGraph, rng: np.random.Generator) -> tuple[np.nd
     return draws[keep, 0].copy(), draws[keep, 1].copy()
 
 
+Pairing = Literal["matching", "edge", "node"]
+PAIRINGS: tuple[Pairing, ...] = ("matching", "edge", "node")
+
+
+def random_pairs(
+    graph: SocialGraph, count: int, pairing: Pairing, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A sequence of `count` meetings (u, v) drawn one after another, in draw order (agents may repeat).
+
+    `edge`: a uniformly random edge each time; `node`: a uniformly random agent, then a uniformly random
+    neighbour of it (a drawn agent without neighbours meets nobody: the draw is dropped). On a complete
+    graph both are a uniformly random pair of distinct agents.
+    """
+    n = graph.n
+    if n < 2 or graph.n_edges == 0 or count <= 0:
+        empty = np.empty(0, np.int64)
+        return empty, empty
+    if graph.complete:
+        u = rng.integers(0, n, count)
+        v = rng.integers(0, n - 1, count)
+        return u, v + (v >= u)
+    if pairing == "edge":
+        drawn = graph.edges[rng.integers(0, len(graph.edges), count)]
+        return drawn[:, 0].copy(), drawn[:, 1].copy()
+    if pairing != "node":
+        raise ValueError(f"pairing must be edge or node here, got {pairing!r}")
+    u = rng.integers(0, n, count)
+    degree = graph.degree[u]
+    pick = np.floor(rng.random(count) * degree).astype(np.int64)
+    has = degree > 0
+    u, pick = u[has], pick[has]
+    return u, graph.indices[graph.indptr[u] + pick]
+
+
+def sequential_layers(u: np.ndarray, v: np.ndarray) -> list[np.ndarray]:
+    """Split a sequence of meetings into layers of disjoint pairs (indices into the sequence) such that
+    applying the layers in order equals applying the meetings one after another.
+
+    A meeting's layer is one more than the latest layer of any earlier meeting of either of its
+    agents, so every agent's meetings stay in drawn order, and no two meetings of a layer share an
+    agent. Computed by relaxation over the sequence (as many passes as the longest chain of meetings
+    linked by shared agents), with no Python loop over meetings.
+    """
+    m = len(u)
+    if m == 0:
+        return []
+    ends = np.concatenate([u, v])
+    draw = np.concatenate([np.arange(m), np.arange(m)])
+    order = np.lexsort((draw, ends))  # by agent, then draw order
+    previous = np.full(2 * m, -1, np.int64)
+    same = ends[order[1:]] == ends[order[:-1]]
+    previous[order[1:][same]] = draw[order[:-1][same]]
+    before_u, before_v = previous[:m], previous[m:]
+    layer = np.zeros(m, np.int64)
+    while True:
+        lu = np.where(before_u >= 0, layer[np.maximum(before_u, 0)], -1)
+        lv = np.where(before_v >= 0, layer[np.maximum(before_v, 0)], -1)
+        new = np.maximum(lu, lv) + 1
+        if np.array_equal(new, layer):
+            break
+        layer = new
+    by_layer = np.argsort(layer, kind="stable")
+    return np.split(by_layer, np.cumsum(np.bincount(layer))[:-1])
+
+
 def deffuant_move(
     x: np.ndarray, other: np.ndarray, eps: np.ndarray, mu: float, movable: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -103,12 +182,19 @@ def deffuant_step(
     rng: np.random.Generator,
     matchings: int = 1,
     movable: np.ndarray | None = None,
+    pairing: Pairing = "matching",
 ) -> list[PairUpdate]:
-    """`matchings` random matchings applied one after another, in place on x."""
+    """`matchings` rounds applied one after another, in place on x: a random matching each, or under
+    `edge`/`node` ⌊n/2⌋ meetings drawn in sequence each (one PairUpdate per layer of disjoint pairs)."""
     updates = []
     for _ in range(matchings):
-        u, v = random_matching(graph, rng)
-        updates.append(deffuant_pairs(x, u, v, eps, mu, movable))
+        if pairing == "matching":
+            u, v = random_matching(graph, rng)
+            updates.append(deffuant_pairs(x, u, v, eps, mu, movable))
+            continue
+        u, v = random_pairs(graph, graph.n // 2, pairing, rng)
+        for layer in sequential_layers(u, v):
+            updates.append(deffuant_pairs(x, u[layer], v[layer], eps, mu, movable))
     return updates
 
 
@@ -236,6 +322,67 @@ def interacting_spread(
         if heard.any():
             worst = max(worst, float(dist[heard].max()))
     return worst
+
+
+def components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The connected component of every node of an undirected graph on 0..n-1 with edges (u, v), as the
+    smallest node id in it. Vectorised hook-and-compress: each pass hooks the root of one end of every
+    edge still joining two trees onto the smaller root, then compresses every path to its root."""
+    parent = np.arange(n)
+    u, v = np.asarray(u, np.int64), np.asarray(v, np.int64)
+    while len(u):
+        pu, pv = parent[u], parent[v]
+        apart = pu != pv
+        if not apart.any():
+            break
+        u, v, pu, pv = u[apart], v[apart], pu[apart], pv[apart]
+        np.minimum.at(parent, np.maximum(pu, pv), np.minimum(pu, pv))  # roots only point to smaller roots
+        while True:
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                break
+            parent = grand
+    return parent
+
+
+def graph_cluster_sizes(values: np.ndarray, graph: SocialGraph, tolerance: float = 0.01) -> np.ndarray:
+    """Sizes of the opinion clusters of a 1-D position array on `graph`: connected components of the
+    graph keeping only the edges whose two ends are at most `tolerance` apart. On a complete graph
+    that is exactly the value-space rule (`cluster_sizes` with gap = tolerance), computed that way."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if graph.complete:
+        return cluster_sizes(values, tolerance)
+    if len(values) == 0:
+        return np.empty(0, np.int64)
+    a, b = graph.edges[:, 0], graph.edges[:, 1]
+    agree = np.abs(values[a] - values[b]) <= tolerance
+    labels = components(len(values), a[agree], b[agree])
+    sizes = np.bincount(labels, minlength=len(values))
+    return sizes[sizes > 0]
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """One dimension's opinion groups: `clusters` holding at least min_share of the agents, `groups` of
+    any size, and the share of agents in the largest. Consensus: the largest holds all but min_share."""
+
+    clusters: int
+    groups: int
+    largest_share: float
+
+
+def summarise_clusters(sizes: np.ndarray, min_share: float = 0.01) -> Clusters:
+    n = int(np.sum(sizes))
+    if n == 0:
+        return Clusters(0, 0, 0.0)
+    return Clusters(int((sizes >= min_share * n).sum()), int(np.count_nonzero(sizes)), float(np.max(sizes)) / n)
+
+
+def graph_clusters(
+    values: np.ndarray, graph: SocialGraph, tolerance: float = 0.01, min_share: float = 0.01
+) -> Clusters:
+    """Topology-aware clusters of one dimension (see `graph_cluster_sizes`)."""
+    return summarise_clusters(graph_cluster_sizes(values, graph, tolerance), min_share)
 
 
 def cluster_sizes(values: np.ndarray, gap: float = 0.01) -> np.ndarray:

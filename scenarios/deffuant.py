@@ -1,13 +1,21 @@
 """Deffuant–Weisbuch bounded confidence (Deffuant, Neau, Amblard & Weisbuch 2000) on a social graph.
 
 Pairs of neighbours meet; where their positions on a dimension differ by less than the listener's
-ε, each moves μ of the way towards the other. A step is `matchings_per_step` random matchings along
-edges, applied one after another: a matching on the complete graph is ⌊n/2⌋ disjoint pairs (N=1000:
-500 pair draws, so a step is 5,000 draws and the literature's 10^6 draws are 200 steps); on other
-graphs about n/4 pairs (see `bounded_confidence.random_matching`). The run stops early once no agent
-still hears a neighbour more than `tolerance` away (nothing can change any more).
+ε, each moves μ of the way towards the other. Which pairs meet is `pairing`:
+- `matching` (the default): a step is `matchings_per_step` random matchings along edges, applied one
+  after another: a matching on the complete graph is ⌊n/2⌋ disjoint pairs (N=1000: 500 pair draws, so
+  a step is 5,000 draws and the literature's 10^6 draws are 200 steps); on other graphs about n/4
+  pairs (see `bounded_confidence.random_matching`). An agent meets at most one partner per matching,
+  so on a heterogeneous graph a hub meets about as often as a leaf.
+- `edge`: a step is `matchings_per_step` x ⌊n/2⌋ meetings, each a uniformly random edge, applied in
+  sequence (a hub meets in proportion to its degree);
+- `node`: the same number of meetings, each a uniformly random agent and a uniformly random neighbour
+  of it (ndlib's and most papers' rule; a hub meets about as often as anyone, so less per edge).
+On a complete graph `edge` and `node` are the same draw (a uniformly random pair). The run stops early
+once no agent still hears a neighbour more than `tolerance` away (nothing can change any more).
 
-Interaction rows (with `record_interactions=true`): two per pair and dimension per matching.
+Interaction rows (with `record_interactions=true`): two per pair and dimension; `round` numbers the
+matchings of a step (under `edge`/`node`: the layers of disjoint pairs the sequence is applied in).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from scenarios.opinion_dynamics import OpinionConfig, OpinionWorld, RuleDrivenOp
 class DeffuantConfig(OpinionConfig):
     name: Literal["deffuant"] = "deffuant"
     mu: float = Field(default=0.5, gt=0.0, le=0.5, description="convergence rate")
+    pairing: bc.Pairing = Field(default="matching", description="matching | edge | node: which pairs meet")
     matchings_per_step: int = Field(default=10, ge=1, le=10_000)
     max_steps: int = Field(default=5000, ge=1)
 
@@ -39,7 +48,7 @@ class Deffuant(RuleDrivenOpinions):
         _, graph = self._bound()
         c = self.config
         updates = bc.deffuant_step(
-            world.positions, graph, world.eps, c.mu, rng, c.matchings_per_step, self.movable_or_none()
+            world.positions, graph, world.eps, c.mu, rng, c.matchings_per_step, self.movable_or_none(), c.pairing
         )
         if c.record_interactions:
             tables["interactions"] = pl.concat([self._pair_rows(r, u) for r, u in enumerate(updates)])

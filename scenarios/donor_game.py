@@ -19,14 +19,49 @@ scripted agent copies a scripted survivor's strategy, mutated with `mutation_rat
 scripted strategy the run started with. A new LLM agent writes its own strategy after seeing the
 survivors' strategies and scores. A slot stays scripted or LLM for the whole run; its persona stays too.
 
+A missing decision (a model that gave no usable answer; see `backend.on_failure`) is a void donation:
+the donor gives nothing and punishes no one, but it is no refusal either: its standing is not assessed,
+the recipient's trace shows no act in that round, and the row's `action`, `amount` and `fraction` are
+null. A missing strategy leaves the agent without one (the strategies table gives the reason).
+
 Steps: a generation is `rounds` steps (one per round) plus, when any slot is LLM-driven, one step
 before them in which the generation's new LLM agents write their strategies ("donor_strategy").
 Generations and rounds are numbered from 1 in the tables; there is one game per generation.
+
+Protocol switches (each a config key with the paper's or today's behaviour as default, recorded in
+the manifest):
+- `reply`: `constrained` (JSON under structured outputs) or `free_text`, the paper's form:
+  "Justification: ... Answer: <units>" ("Answer: Donate, x" / "Punish, x" with punishment), read by
+  `ActionSpec.parse_free_text`; a reply without a readable answer is a failed decision, recorded.
+- `reputation`: what scripted discriminators know of a recipient. `trace` (the default): the same
+  depth-limited trace an LLM donor is shown, judged under the discriminator's norm link by link from
+  the far end (whoever the trace says nothing about is presumed good); `global`: the public
+  reputations every donor's act updates (Nowak & Sigmund's bookkeeping, an omniscient observer).
+- Scripted punishers (`<norm>_punisher`): discriminators that punish a recipient in bad standing
+  instead of refusing it (the punishment variant's scripted baseline; they need `punishment=true`).
+- `pairing`: `alternating` (strict role alternation, partners not repeated, as the paper describes)
+  or `notebook` (the released notebook's schedule, which produced the published numbers; see
+  `scenarios/donor_pairing.py`). The notebook also played every generation twice with roles
+  reversed and scored agents on the second game; that is not reproduced here.
+- `donation`: `share` (a cooperating scripted agent gives `fraction` of its current resources) or
+  `fixed` (it gives `cost` = c and the recipient gets b = multiplier x c; an LLM donor may give up to
+  c). `continuation`: w, the chance of another round after each one (`rounds` only caps the game),
+  instead of exactly `rounds` rounds.
+- `execution_error`: the chance that a donor who meant to give (or punish) ends up giving nothing;
+  `assessment_error`: the chance that a judgement of standing comes out wrong (public reputations
+  under `reputation=global`, each discriminator's reading of a trace under `trace`).
+
+Indirect reciprocity's threshold. With fixed costs and an open-ended game (`donation=fixed`,
+`continuation` near 1), discriminators resist defectors iff q·b > c (Nowak & Sigmund 1998; Nowak
+2006), q = `observation_probability`: with b/c = `multiplier` = 2, iff q > 1/2. The defaults move it.
+When cooperators give a share f of current wealth with multiplier m, costs and benefits compound and
+the long-game threshold becomes q* = 1 − (m−1)/(m(1 + f(m−1))): 2/3 at m = 2, f = 0.5; a fixed
+horizon of 12 rounds in which everyone starts in good standing shifts it again (to about 0.6).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -40,8 +75,8 @@ from agents.population import Population
 from agents.prompts import Prompt, PromptTemplate, quote
 from scenarios.base import BaseScenario, Metric, ScenarioConfig, StepResult, TableSource
 from scenarios.cultural_evolution import inherit_scripted, survivors
-from scenarios.donor_pairing import bipartite_round, neighbour_round, split_halves
-from scenarios.donor_rules import NORMS, assess, settle, trace_arrays
+from scenarios.donor_pairing import bipartite_round, neighbour_round, notebook_round, split_halves
+from scenarios.donor_rules import NORMS, assess, settle, trace_arrays, trace_standing
 from scenarios.tables import (
     AnalysisError,
     Frame,
@@ -49,6 +84,7 @@ from scenarios.tables import (
     gini,
     keys,
     lazy,
+    missing_decision,
     ols_slope,
     rate,
     require,
@@ -88,13 +124,33 @@ class DonorGameConfig(ScenarioConfig):
     temperature: float = Field(default=0.8, ge=0.0, le=2.0)
     strategy_chars: int = Field(default=500, ge=20, description="longest strategy an LLM agent may write")
     justification_chars: int = Field(default=300, ge=1)
+    reply: Literal["constrained", "free_text"] = "constrained"
+    reputation: Literal["trace", "global"] = Field(
+        default="trace", description="what scripted discriminators judge: the trace an LLM sees, or public reputations"
+    )
+    pairing: Literal["alternating", "notebook"] = "alternating"
+    donation: Literal["share", "fixed"] = Field(
+        default="share", description="share: cooperators give `fraction` of their resources; fixed: they give `cost`"
+    )
+    cost: float = Field(default=1.0, gt=0, description="fixed donation c (the recipient gets multiplier x c)")
+    continuation: float | None = Field(
+        default=None, gt=0.0, lt=1.0, description="w: chance of another round after each one; null: exactly `rounds`"
+    )
+    execution_error: float = Field(default=0.0, ge=0.0, le=1.0, description="a meant gift or punishment comes to 0")
+    assessment_error: float = Field(default=0.0, ge=0.0, le=1.0, description="a judgement of standing is wrong")
 
     @model_validator(mode="after")
     def _finite(self) -> DonorGameConfig:
-        for name in ("initial_resources", "multiplier", "punishment_multiplier"):
+        for name in ("initial_resources", "multiplier", "punishment_multiplier", "cost"):
             if not np.isfinite(getattr(self, name)):
                 raise ValueError(f"scenario.{name} must be a finite number")
         return self
+
+    def gift(self, resources: np.ndarray) -> np.ndarray:
+        """What a cooperating scripted donor gives: `fraction` of its resources, or `cost` (at most all it has)."""
+        if self.donation == "fixed":
+            return np.minimum(self.cost, resources)
+        return self.fraction * resources
 
 
 # ---- world ---------------------------------------------------------------------------------------------------
@@ -131,7 +187,8 @@ class DonorWorld(World):
 
 
 def donation_spec(config: DonorGameConfig) -> ActionSpec:
-    """Justification first, so a model reasons before it commits to a number (as in the paper)."""
+    """Justification first, so a model reasons before it commits to a number (as in the paper). In the
+    free-text form the paper's "Justification: ... Answer: ..." carries them."""
     fields: list[Any] = [
         TextField(name="justification", max_chars=config.justification_chars,
                   description="very brief step-by-step reasoning"),
@@ -140,12 +197,21 @@ def donation_spec(config: DonorGameConfig) -> ActionSpec:
         fields.append(ChoiceField(name="action", options=ACTIONS, description="donate or punish"))
     fields.append(NumberField(name="amount", minimum=0.0, maximum=MAX_AMOUNT,
                               description="units of your resources to give up"))  # fmt: skip
+    free = config.reply == "free_text"
     return ActionSpec(
         name="donor_donation",
         fields=tuple(fields),
         max_tokens=4 * config.justification_chars + 48,  # byte-level tokens: a character may take several
         temperature=config.temperature,
+        reply="free_text" if free else "structured",
+        free_text_labels=free_text_labels(config) if free else {},
     )
+
+
+def free_text_labels(config: DonorGameConfig) -> dict[str, str]:
+    """The paper's reply form: "Justification: ..." then "Answer: <units>" (or "Answer: Donate, x")."""
+    labels = {"justification": "Justification", "amount": "Answer"}
+    return {**labels, "action": "Answer"} if config.punishment else labels
 
 
 def strategy_spec(config: DonorGameConfig) -> ActionSpec:
@@ -157,7 +223,18 @@ def strategy_spec(config: DonorGameConfig) -> ActionSpec:
         fields=(text,),
         max_tokens=4 * config.strategy_chars + 32,
         temperature=config.temperature,
+        reply="free_text" if config.reply == "free_text" else "structured",  # free text: the whole reply
     )
+
+
+STRATEGY_OPENING = "My strategy will be"
+
+
+def strategy_from_reply(text: str) -> str:
+    """A free-text strategy reply as the released notebook keeps it: from "My strategy will be" on (the
+    thinking before it dropped), or the whole reply when the phrase is missing."""
+    at = text.find(STRATEGY_OPENING)
+    return text[at:].strip() if at >= 0 else text.strip()
 
 
 # ---- prompts (after the paper's) --------------------------------------------------------------------------------
@@ -169,11 +246,10 @@ STRATEGY_PROMPT = Prompt(
             "Your name is {name}. This is generation {generation}. {trace_help}\n\n{advice}\n\n"
             "Based on the description of the game, create a strategy that you will follow as a donor. "
             "Think briefly about what would be a successful strategy in this game, then describe your "
-            "strategy in one sentence that starts: My strategy will be. "
-            'Reply as JSON: {{"strategy": "My strategy will be ..."}}.'
+            "strategy in one sentence that starts: My strategy will be. {reply_form}"
         ),
     ),
-    variables=("rules", "name", "generation", "trace_help", "advice"),
+    variables=("rules", "name", "generation", "trace_help", "advice", "reply_form"),
 )
 DONATION_PROMPT = Prompt(
     template=PromptTemplate(
@@ -193,21 +269,32 @@ DONATION_PROMPT = Prompt(
     ),
 )  # fmt: skip
 
-# How an LLM agent reads a scripted survivor's strategy (pct = the scenario's `fraction`).
+# How an LLM agent reads a scripted survivor's strategy (gift: `fraction` of resources, or `cost` units).
 SCRIPTED_STRATEGIES = {
     "always_defect": "My strategy will be to never give anything.",
-    "fixed_fraction": "My strategy will be to always give {pct} of my resources, whoever the recipient is.",
+    "fixed_fraction": "My strategy will be to always give {gift}, whoever the recipient is.",
     "image_scoring": (
-        "My strategy will be to give {pct} of my resources unless I see that the recipient refused to "
-        "give when it last could."
+        "My strategy will be to give {gift} unless I see that the recipient refused to give when it last could."
     ),
     "standing": (
-        "My strategy will be to give {pct} of my resources unless I see that the recipient refused to "
-        "give to someone who deserved help."
+        "My strategy will be to give {gift} unless I see that the recipient refused to give to someone who "
+        "deserved help."
     ),
     "stern_judging": (
-        "My strategy will be to give {pct} of my resources to recipients who helped the deserving and "
-        "refused the undeserving, and nothing to the others."
+        "My strategy will be to give {gift} to recipients who helped the deserving and refused the undeserving, "
+        "and nothing to the others."
+    ),
+    "image_scoring_punisher": (
+        "My strategy will be to give {gift} unless I see that the recipient refused to give when it last could; "
+        "then I spend as much to punish them."
+    ),
+    "standing_punisher": (
+        "My strategy will be to give {gift} unless I see that the recipient refused to give to someone who "
+        "deserved help; then I spend as much to punish them."
+    ),
+    "stern_judging_punisher": (
+        "My strategy will be to give {gift} to recipients who helped the deserving and refused the undeserving, "
+        "and to spend as much to punish the others."
     ),
 }
 
@@ -223,12 +310,24 @@ def agent_name(born: Any, slot: Any) -> str:
 
 def rules_text(context: dict[str, Any]) -> str:
     """The game in words (the paper's system prompt, with this run's parameters)."""
+    if context.get("donation") == "fixed":
+        cost = units(context["cost"])
+        giving = (
+            f"The donor decides how many units to give up, at most {cost}; the recipient receives "
+            f"{units(context['multiplier'])}x the number of units the donor gave up."
+        )
+    else:
+        giving = (
+            "The donor decides how many units to give up; the recipient receives "
+            f"{units(context['multiplier'])}x the number of units the donor gave up."
+        )
+    w = context.get("continuation")
+    length = f" After each round there is a {100 * w:.0f}% chance that the game goes on for another round." if w else ""
     text = (
         f"Each player is given an initial endowment of {units(context['initial_resources'])} units of a "
         "resource. In each round, you are paired with another player. One of you is the donor and the "
-        "other the recipient. The donor decides how many units to give up; the recipient receives "
-        f"{units(context['multiplier'])}x the number of units the donor gave up. If you were a donor in "
-        "one round, you will be a recipient in the next round, and vice versa. Your goal is to maximise "
+        f"other the recipient. {giving} If you were a donor in "
+        f"one round, you will be a recipient in the next round, and vice versa.{length} Your goal is to maximise "
         "the number of units you have after the final round. After the game has finished, the "
         "best-performing players will survive to the next generation and continue playing."
     )
@@ -240,20 +339,53 @@ def rules_text(context: dict[str, Any]) -> str:
     return text
 
 
+_EXAMPLE = (("A", 30, "B"), ("B", 0, "C"), ("C", 60, "D"))  # the worked example's chain of last gifts
+
+
 def trace_help(depth: int) -> str:
+    """What a donor will learn about a recipient, with a worked example, after the paper's description
+    (in our words): only the recipient's most recent act, then its partner's before that, and so on."""
     if depth <= 0:
         return "As a donor you will learn nothing about the recipient's earlier behaviour."
+    shown = _EXAMPLE[: min(depth, 3)]
+    now = len(shown) + 1
+    told = " ".join(
+        f'"In round {now - 1 - i}, {actor} donated {pct}% of their resources to {target}."'
+        for i, (actor, pct, target) in enumerate(shown)
+    )
+    if depth == 1:
+        what = "only what A did the last time A was a donor."
+    else:
+        more = ", and so on" if depth > 2 else ""
+        what = (
+            "what A did the last time A was a donor; what A's recipient then, call them B, did the last time B "
+            f"was a donor before that{more}; at most {depth} steps back. You never see more than A's most "
+            "recent action."
+        )
+    earlier = [str(k) for k in range(1, now - 1)]
+    blind = (
+        f" That is all you would know: nothing about what A did in round{'s' if len(earlier) > 1 else ''} "
+        f"{' or '.join(earlier)}, only in round {now - 1}."
+        if earlier
+        else ""
+    )
     return (
-        "As a donor you will sometimes see what the recipient did the last time it was a donor, what "
-        "that player's recipient did the time before, and so on, at most "
-        f"{depth} step{'s' if depth > 1 else ''} back. In the first round there is no such information."
+        f"As a donor you will get limited information about the recipient, call them A: {what} For example, "
+        f"in round {now} you might be told: {told}{blind} In the first round there is no such information."
     )
 
 
-def describe_scripted(policy: str, fraction: float) -> str:
+def gift_text(context: dict[str, Any]) -> str:
+    """How much a cooperating scripted agent gives, in words."""
+    if context.get("donation") == "fixed":
+        return f"{units(context['cost'])} units"
+    return f"{100 * float(context.get('fraction', 0.5)):.0f}% of my resources"
+
+
+def describe_scripted(policy: str, context: dict[str, Any]) -> str:
     """A scripted survivor's strategy in the words an LLM agent reads."""
     template = SCRIPTED_STRATEGIES.get(policy, "My strategy will be: " + policy.replace("_", " ") + ".")
-    return template.format(pct=f"{100 * fraction:.0f}%")
+    return template.format(gift=gift_text(context))
 
 
 def trace_text(obs: dict[str, Any]) -> str:
@@ -280,7 +412,7 @@ def strategy_variables(obs: dict[str, Any], context: dict[str, Any]) -> dict[str
             "final scores. Modify this advice to create your own strategy."
         )
         for item in advice:
-            text = item["text"] or describe_scripted(item["policy"], float(context.get("fraction", 0.5)))
+            text = item["text"] or describe_scripted(item["policy"], context)
             blocks.append(quote(f"Player {item['name']} (final score {units(item['score'])})", text))
     return {
         "rules": rules_text(context),
@@ -288,7 +420,41 @@ def strategy_variables(obs: dict[str, Any], context: dict[str, Any]) -> dict[str
         "generation": context["generation"],
         "trace_help": trace_help(int(context["trace_depth"])),
         "advice": "\n\n".join(blocks),
+        "reply_form": (
+            "" if context.get("reply") == "free_text" else 'Reply as JSON: {"strategy": "My strategy will be ..."}.'
+        ),
     }
+
+
+def donation_question(context: dict[str, Any]) -> str:
+    """The question and the reply form (JSON, or the paper's "Justification: ... Answer: ...")."""
+    most = f"at most {units(context['cost'])}" if context.get("donation") == "fixed" else "at most what you have"
+    think = "Very briefly think step by step about how to apply your strategy"
+    if context.get("reply") == "free_text":
+        think += " in this situation"
+        if context.get("punishment"):
+            answer = (
+                "Answer: Donate, x  or  Answer: Punish, x\n(x is the number of units you give up: donating gives "
+                f"the recipient {units(context['multiplier'])}x units, punishing takes "
+                f"{units(context['punishment_multiplier'])}x units from them)"
+            )
+            ask = f"Do you donate or punish, and with how many units ({most})?"
+        else:
+            answer = "Answer: [the number of units you give up]"
+            ask = f"How many units do you give up ({most})?"
+        return (
+            f"{ask} {think}, then give your answer. State your full response in the following form:\n"
+            f"Justification:\n[your brief reasoning]\n\n{answer}\nFirst your justification, then your answer."
+        )
+    if context.get("punishment"):
+        return (
+            f"Do you donate or punish, and with how many units ({most})? {think}, then reply as JSON: "
+            '{"justification": "...", "action": "donate" or "punish", "amount": <units>}.'
+        )
+    return (
+        f"How many units do you give up ({most})? {think}, then reply as JSON: "
+        '{"justification": "...", "amount": <units>}.'
+    )
 
 
 def donation_variables(obs: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
@@ -302,17 +468,7 @@ def donation_variables(obs: dict[str, Any], context: dict[str, Any]) -> dict[str
     else:
         seen = f"You have no information about what {recipient} did in previous rounds."
     own = str(obs.get("strategy") or "")
-    if context.get("punishment"):
-        question = (
-            "Do you donate or punish, and with how many units (at most what you have)? Very briefly think "
-            'step by step about how to apply your strategy, then reply as JSON: {"justification": "...", '
-            '"action": "donate" or "punish", "amount": <units>}.'
-        )
-    else:
-        question = (
-            "How many units do you give up (at most what you have)? Very briefly think step by step about "
-            'how to apply your strategy, then reply as JSON: {"justification": "...", "amount": <units>}.'
-        )
+    question = donation_question(context)
     return {
         "rules": rules_text(context),
         "name": agent_name(obs["born"], obs["slot"]),
@@ -331,14 +487,18 @@ def donation_variables(obs: dict[str, Any], context: dict[str, Any]) -> dict[str
 
 # ---- scripted strategies --------------------------------------------------------------------------------------
 # They read the observation columns of every "donor_donation" batch: `resources` (what the donor
-# holds), `observed` (whether the donor sees the recipient's standing this round, probability q) and
-# `good_<norm>` (the recipient's public binary reputation under each assessment norm).
+# holds), `observed` (whether the donor sees the recipient's trace this round, probability q) and
+# `good_<norm>` (the recipient's standing under each assessment norm as the donor judges it: from the
+# trace it is shown under `reputation=trace`, the public reputation under `global`).
+# A cooperating scripted agent gives `gift`: a share of its resources, or a fixed cost (`donation`).
 
 
-def _answer(batch: DecisionBatch, amount: np.ndarray) -> dict[str, np.ndarray]:
-    """Values for every field of the donation spec: blank text, choice 0 ('donate') when present."""
+def _answer(batch: DecisionBatch, amount: np.ndarray, punish: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Values for every field of the donation spec: blank text, 'donate' (0) unless `punish` (1)."""
     values = Decisions.empty(batch.spec, len(batch)).values
     values["amount"] = amount.astype(np.float64)
+    if punish is not None and "action" in values:
+        values["action"] = punish.astype(np.int16)
     return values
 
 
@@ -352,37 +512,58 @@ class AlwaysDefect:
 
 @dataclass(frozen=True)
 class FixedFraction:
-    """Unconditional cooperator: always gives `fraction` of its resources (0 = defect, 1 = all)."""
+    """Unconditional cooperator: always gives its gift (`fraction` of its resources: 0 = defect, 1 = all;
+    or the fixed cost)."""
 
-    fraction: float
+    gift: Callable[[np.ndarray], np.ndarray]
 
     def decide(self, batch: DecisionBatch) -> dict[str, np.ndarray]:
-        return _answer(batch, self.fraction * batch.obs["resources"])
+        return _answer(batch, self.gift(batch.obs["resources"]))
 
 
 @dataclass(frozen=True)
 class Discriminator:
-    """Gives `fraction` of its resources to recipients in good standing under `norm`; when it
-    cannot see the recipient's standing (probability 1 - q) it gives, as in Nowak & Sigmund (1998)."""
+    """Gives its gift to recipients in good standing under `norm`; when it cannot see the recipient's
+    trace (probability 1 - q) it gives, as in Nowak & Sigmund (1998). A recipient it sees in bad
+    standing gets nothing, or, for a punisher (`punish`), is punished with the same amount."""
 
     norm: str
-    fraction: float
+    gift: Callable[[np.ndarray], np.ndarray]
+    punish: bool = False
 
     def decide(self, batch: DecisionBatch) -> dict[str, np.ndarray]:
         trusted = ~batch.obs["observed"] | batch.obs[f"good_{self.norm}"]
-        return _answer(batch, np.where(trusted, self.fraction * batch.obs["resources"], 0.0))
+        amount = self.gift(batch.obs["resources"])
+        can_punish = self.punish and any(f.name == "action" for f in batch.spec.fields)
+        if not can_punish:
+            return _answer(batch, np.where(trusted, amount, 0.0))
+        return _answer(batch, amount, punish=~trusted)
 
 
-def donor_strategies(fraction: float) -> dict[str, AlwaysDefect | FixedFraction | Discriminator]:
-    """The scripted strategies by policy name; `fraction` is what a cooperating scripted agent gives
-    (fixed_fraction always, discriminators to recipients in good standing). Scripted agents never punish."""
+Gift = float | Callable[[np.ndarray], np.ndarray]
+
+
+def _gift(fraction: Gift) -> Callable[[np.ndarray], np.ndarray]:
+    return fraction if callable(fraction) else (lambda resources, f=float(fraction): f * resources)
+
+
+def donor_strategies(fraction: Gift) -> dict[str, AlwaysDefect | FixedFraction | Discriminator]:
+    """The scripted strategies that never punish, by policy name. `fraction` is what a cooperating
+    scripted agent gives (a share of its resources, or a function of them, e.g. `DonorGameConfig.gift`):
+    fixed_fraction always, discriminators to recipients in good standing."""
+    gift = _gift(fraction)
     return {
         "always_defect": AlwaysDefect(),
-        "fixed_fraction": FixedFraction(fraction),
-        "image_scoring": Discriminator("image_scoring", fraction),
-        "standing": Discriminator("standing", fraction),
-        "stern_judging": Discriminator("stern_judging", fraction),
+        "fixed_fraction": FixedFraction(gift),
+        **{norm: Discriminator(norm, gift) for norm in NORMS},
     }
+
+
+def punisher_strategies(fraction: Gift) -> dict[str, Discriminator]:
+    """`<norm>_punisher`: gives like the `<norm>` discriminator, and punishes (spending as much) a
+    recipient it sees in bad standing: the scripted baseline of the punishment variant."""
+    gift = _gift(fraction)
+    return {f"{norm}_punisher": Discriminator(norm, gift, punish=True) for norm in NORMS}
 
 
 # ---- metrics --------------------------------------------------------------------------------------------------
@@ -394,20 +575,30 @@ def cooperated(frame: Frame) -> pl.Expr:
     return (pl.col("action") == "donate") & (pl.col("amount").cast(pl.Float64) > 0)
 
 
-def donation_fraction(interactions: Frame, by: str | Sequence[str] = ("generation",)) -> pl.DataFrame:
+def donation_fraction(
+    interactions: Frame, by: str | Sequence[str] = ("generation",), *, exclude_missing: bool = False
+) -> pl.DataFrame:
     """Mean fraction of their resources donors gave, per run and `by` group.
 
     Every donor decision counts; a punishment gives nothing, so it counts as 0 (the question is how
-    generous the society is). Columns: run_id, *by, fraction, n.
+    generous the society is). `missing_share` is the share of the group's decisions that were missing
+    or fallbacks (the fallback column names a reason); they count in the mean unless `exclude_missing`.
+    Columns: run_id, *by, fraction, n (decisions in the mean), missing_share.
     """
     group = keys(by)
     require(interactions, [*group, "action", "fraction"], "donation_fraction")
     given = pl.when(pl.col("action") == "donate").then(pl.col("fraction").cast(pl.Float64)).otherwise(0.0)
+    missing = missing_decision(interactions, pl.col("action"))
+    counted = pl.col("action").is_not_null() & (~missing if exclude_missing else pl.lit(True))
     return (
         lazy(interactions)
-        .filter(pl.col("action").is_not_null())
+        .with_columns(missing.alias("_missing"), counted.alias("_counted"))
         .group_by(group)
-        .agg(given.mean().alias("fraction"), pl.len().alias("n"))
+        .agg(
+            given.filter(pl.col("_counted")).mean().alias("fraction"),
+            pl.col("_counted").sum().cast(pl.UInt32).alias("n"),
+            pl.col("_missing").cast(pl.Float64).mean().alias("missing_share"),
+        )
         .sort(group)
         .collect()
     )
@@ -535,6 +726,7 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
             "target_before": pl.Float64(),
             "target_after": pl.Float64(),
             "observed": pl.Boolean(),
+            "slipped": pl.Boolean(),  # an execution error turned the meant gift (or punishment) into 0
             "trace": pl.String(),
             "justification": pl.String(),
         },
@@ -559,10 +751,12 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
         },
     }
     metrics = (
-        Metric("donation", "mean share of their resources donors gave, per generation",
+        Metric("donation", "mean share of their resources donors gave, per generation (missing_share: decisions "
+               "that were fallbacks)",
                lambda s: donation_fraction(s.table("interactions"), by="generation").rename({"fraction": "donation"}),
                x="generation"),
-        Metric("cooperation", "share of donations of a positive amount, per generation and policy",
+        Metric("cooperation", "share of donations of a positive amount, per generation and policy (missing_share: "
+               "decisions that were fallbacks)",
                lambda s: rate(s.table("interactions"), cooperated(s.table("interactions")), ["generation", "policy"],
                               "cooperation", "cooperation"), x="generation", hue="policy"),
         Metric("share", "share of agents holding each strategy, per generation (language models as 'llm')",
@@ -591,11 +785,19 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
         return {self.writing.name: self.writing, self.donation.name: self.donation}
 
     def strategies(self) -> dict[str, Any]:
-        return donor_strategies(self.config.fraction)
+        return {**donor_strategies(self.config.gift), **punisher_strategies(self.config.gift)}
 
     def default_mix(self) -> dict[str, float]:
-        """Scripted default: all five strategies, so cultural evolution has something to select."""
-        return dict.fromkeys(self.strategies(), 0.2)
+        """Scripted default: the five strategies that never punish, so cultural evolution has something
+        to select."""
+        return dict.fromkeys(donor_strategies(self.config.gift), 0.2)
+
+    def requirements(self, population: Population) -> list[str]:
+        used = {population.policy_names[c] for c in np.unique(population.policy_codes)}
+        punishers = sorted(used & set(punisher_strategies(0.0)))
+        if punishers and not self.config.punishment:
+            return [f"population.mix: {punishers[0]!r} punishes, which needs scenario.punishment=true"]
+        return []
 
     def default_population_size(self) -> int | None:
         """The paper's 12 agents per generation."""
@@ -611,6 +813,10 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
             return strategy_variables(obs, context)
         return donation_variables(obs, context)
 
+    def _alternating(self) -> bool:
+        """Do roles alternate strictly (so an agent's last gift follows from its half)?"""
+        return self.config.pairing == "alternating"
+
     # ---- life cycle -------------------------------------------------------------------------------
     def bind(self, population: Population, graph: SocialGraph) -> None:
         super().bind(population, graph)
@@ -624,6 +830,8 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
             raise ValueError(
                 f"donor_game: population.size must be even on a complete graph (agents play in pairs); got {n}"
             )
+        if cfg.pairing == "notebook" and not graph.is_complete:
+            raise ValueError("donor_game: scenario.pairing=notebook needs graph=complete (the notebook has no graph)")
         self.llm = population.llm_mask
         codes = np.asarray(population.policy_codes, np.int16)
         self.targets = np.unique(codes[~self.llm])  # the scripted strategies the run started with
@@ -680,9 +888,13 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
         donors, recipients = self._pairs(world, t, rng)
         cfg, n = self.config, len(donors)
         observed = rng.random(n) < cfg.observation_probability
-        rounds, actors, targets = trace_arrays(recipients, t, cfg.trace_depth, world.half, world.given_to)
+        rounds, actors, targets = trace_arrays(
+            recipients, t, cfg.trace_depth, world.half, world.given_to, self._alternating()
+        )
         known = rounds >= 0
         k, a, b = np.maximum(rounds, 0), np.maximum(actors, 0), np.maximum(targets, 0)
+        share = np.where(known, world.given_share[k, a], 0.0)
+        punished = known & world.punished[k, a]
         obs: dict[str, np.ndarray] = {
             "slot": donors,
             "born": world.born[donors],
@@ -691,26 +903,46 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
             "resources": world.resources[donors],
             "recipient_resources": world.resources[recipients],
             "observed": observed,
-            **{f"good_{norm}": world.reputation[j, recipients] for j, norm in enumerate(NORMS)},
+            **self._judged_standing(world, recipients, rounds, (share > 0) & ~punished, rng),
             "trace_round": rounds,
             "trace_actor": actors,
             "trace_target": targets,
             "trace_actor_born": np.where(known, world.born[a], -1),
             "trace_target_born": np.where(known, world.born[b], -1),
-            "trace_share": np.where(known, world.given_share[k, a], 0.0),
-            "trace_punished": known & world.punished[k, a],
+            "trace_share": share,
+            "trace_punished": punished,
             "strategy": world.strategy[donors],
         }
         context = {"generation": world.generation, "round": t + 1, **self._rules_context()}
+        limit = world.resources[donors]
         batch = DecisionBatch(
             spec=self.donation,
             agent_ids=donors,
             obs=obs,
             context=context,
-            bounds={"amount": world.resources[donors]},
+            bounds={"amount": np.minimum(limit, cfg.cost) if cfg.donation == "fixed" else limit},
         )
         batch.policies = world.codes[donors].copy()
         return [batch]
+
+    def _judged_standing(
+        self,
+        world: DonorWorld,
+        recipients: np.ndarray,
+        rounds: np.ndarray,
+        cooperated: np.ndarray,
+        rng: np.random.Generator,
+    ) -> dict[str, np.ndarray]:
+        """good_<norm> per decision: the recipient's standing as a scripted discriminator judges it, from
+        the trace it is shown (`reputation=trace`) or the public reputation (`global`); under trace,
+        each judgement is wrong with probability `assessment_error`."""
+        if self.config.reputation == "global":
+            return {f"good_{norm}": world.reputation[j, recipients] for j, norm in enumerate(NORMS)}
+        judged = {f"good_{norm}": trace_standing(rounds, cooperated, norm) for norm in NORMS}
+        if self.config.assessment_error > 0:
+            for key, good in judged.items():
+                judged[key] = good ^ (rng.random(len(good)) < self.config.assessment_error)
+        return judged
 
     def _rules_context(self) -> dict[str, object]:
         """The game's rules as the prompts state them (the same for donations and strategy writing)."""
@@ -721,6 +953,11 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
             "punishment_multiplier": cfg.punishment_multiplier,
             "initial_resources": cfg.initial_resources,
             "trace_depth": cfg.trace_depth,
+            "reply": cfg.reply,
+            "donation": cfg.donation,
+            "cost": cfg.cost,
+            "fraction": cfg.fraction,
+            "continuation": cfg.continuation,
         }
 
     def _advice(self, world: DonorWorld) -> list[dict[str, Any]]:
@@ -748,7 +985,6 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
                 "generation": world.generation,
                 "advice": self._advice(world),
                 **self._rules_context(),
-                "fraction": self.config.fraction,
                 "survivor_fraction": self.config.survivor_fraction,
             },
         )
@@ -757,7 +993,9 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
 
     def _pairs(self, world: DonorWorld, t: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         _, graph = self._bound()
-        if graph.is_complete:
+        if self.config.pairing == "notebook":
+            donors, recipients = notebook_round(t, world.side_a, world.side_b)
+        elif graph.is_complete:
             donors, recipients = bipartite_round(t, world.side_a, world.side_b, world.offsets)
         else:
             donors, recipients = neighbour_round(t, world.half, graph, world.given_to, rng)
@@ -775,33 +1013,58 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
         t = self._round(world)
         if t < 0:
             for batch, answer in zip(batches, decisions, strict=True):
-                world.strategy[batch.agent_ids] = answer.values["strategy"]
-                world.strategy_fallback[batch.agent_ids] = answer.fallback
+                written = answer.values["strategy"]
+                if self.writing.is_free_text:
+                    kept = [strategy_from_reply(text) if isinstance(text, str) else text for text in written]
+                    written = np.array(kept, dtype=object)
+                world.strategy[batch.agent_ids] = written
+                world.strategy_fallback[batch.agent_ids] = answer.fallback_reason
                 world.needs_strategy[batch.agent_ids] = False
             world.phase += 1
             return StepResult(world=world, summary={"strategies_written": float(sum(map(len, batches)))})
         batch, answer = batches[0], decisions[0]
-        tables, summary = self._play(world, t, batch, answer)
+        tables, summary = self._play(world, t, batch, answer, rng)
         world.phase += 1
         decision_of = {"interactions": np.arange(len(batch), dtype=np.int64)}
-        if t == self.config.rounds - 1:
+        if self._game_over(t, rng):
             tables["strategies"] = self._end_generation(world, rng)
             summary["mean_final_resources"] = float(tables["strategies"]["final_resources"].mean())
         return StepResult(world=world, tables=tables, summary=summary, decision_of=decision_of)
 
+    def _game_over(self, t: int, rng: np.random.Generator) -> bool:
+        """After round t (0-based): the last of `rounds`, or (with `continuation` w) no further round,
+        probability 1 - w."""
+        w = self.config.continuation
+        if t >= self.config.rounds - 1:
+            return True
+        return w is not None and rng.random() >= w
+
     def _play(
-        self, world: DonorWorld, t: int, batch: DecisionBatch, answer: Decisions
+        self, world: DonorWorld, t: int, batch: DecisionBatch, answer: Decisions, rng: np.random.Generator
     ) -> tuple[dict[str, pl.DataFrame], dict[str, float]]:
         cfg = self.config
         donors, recipients = batch.agent_ids, batch.obs["recipient"]
         before = world.resources
-        amount = np.clip(np.nan_to_num(answer.values["amount"].astype(np.float64)), 0.0, before[donors])
-        punish = (answer.values["action"] == 1) if cfg.punishment else np.zeros(len(donors), bool)
-        after = settle(before, donors, recipients, amount, punish, cfg.multiplier, cfg.punishment_multiplier)
+        gives = ~answer.missing  # a missing decision voids that donation (see the module docstring)
+        amount = np.clip(np.nan_to_num(answer.values["amount"].astype(np.float64)), 0.0, batch.bounds["amount"])
+        amount = np.where(gives, amount, 0.0)
+        punish = ((answer.values["action"] == 1) if cfg.punishment else np.zeros(len(donors), bool)) & gives
+        slipped = np.zeros(len(donors), bool)
+        if cfg.execution_error > 0:
+            slipped = (amount > 0) & (rng.random(len(donors)) < cfg.execution_error)
+            amount = np.where(slipped, 0.0, amount)
+        after = settle(
+            before, donors[gives], recipients[gives], amount[gives], punish[gives], cfg.multiplier,
+            cfg.punishment_multiplier,
+        )  # fmt: skip
         share = np.divide(amount, before[donors], out=np.zeros_like(amount), where=before[donors] > 0)
-        world.reputation = assess(world.reputation, donors, recipients, (amount > 0) & ~punish)
-        world.given_to[t, donors] = recipients
-        world.given_share[t, donors] = share
+        cooperated = (amount > 0) & ~punish
+        world.reputation = assess(world.reputation, donors[gives], recipients[gives], cooperated[gives])
+        if cfg.assessment_error > 0 and cfg.reputation == "global":  # the public record errs
+            wrong = rng.random((len(NORMS), len(donors))) < cfg.assessment_error
+            world.reputation[:, donors[gives]] ^= wrong[:, gives]
+        world.given_to[t, donors] = np.where(gives, recipients, -1)  # a void donation leaves no trace
+        world.given_share[t, donors] = np.where(gives, share, 0.0)
         world.punished[t, donors] = punish
         world.resources = after
         n, m = len(before), len(donors)
@@ -816,14 +1079,15 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
                 "round": np.full(m, t + 1, np.int32),
                 "actor_id": donors,
                 "target_id": recipients,
-                "action": pl.Series(ACTIONS).gather(punish.astype(np.int64)),
-                "amount": amount,
-                "fraction": share,
+                "action": pl.Series(ACTIONS).gather(pl.Series(np.where(gives, punish, -1)).replace(-1, None)),
+                "amount": pl.Series(np.where(gives, amount, np.nan), nan_to_null=True),
+                "fraction": pl.Series(np.where(gives, share, np.nan), nan_to_null=True),
                 "actor_before": before[donors],
                 "actor_after": after[donors],
                 "target_before": before[recipients],
                 "target_after": after[recipients],
                 "observed": batch.obs["observed"],
+                "slipped": slipped,
                 "trace": pl.Series(traces.tolist(), dtype=pl.String),
                 "justification": _text_where(answer.values["justification"], llm_rows),
             }

@@ -12,6 +12,13 @@ side b when t is odd. The offsets o_t are a random permutation of 0..h-1 taken i
 the same recipient twice within 2h rounds. With 12 agents and 12 rounds each agent meets 6 partners,
 once as donor and once as recipient; more distinct partners are impossible under strict alternation.
 
+The released notebook's schedule (`notebook_round`, `pairing=notebook`), which produced the paper's
+published numbers: side b is rotated against side a (round i pairs a[j] with b[(j - i) mod h]) for h
+rounds, roles toggling each round (a gives first); then the same h rounds again with every pair's roles
+swapped. So every pair meets twice, and where the two halves join the same side gives two rounds in a
+row (h even) or roles stop alternating with the recipient's last gift (h odd); traces then have to be
+looked up instead of following from the halves.
+
 Other graphs (`neighbour_round`): the givers of the round are the agents of the giving half; each
 picks a recipient uniformly among its neighbours (either half), redrawing (up to `tries` times)
 a neighbour it has already given to in this game. A recipient may then receive from several donors
@@ -49,6 +56,18 @@ def bipartite_round(
     h = len(side_a)
     partner = side_b[(np.arange(h) + offsets[offset_slot(t, h)]) % h]
     if t % 2 == 0:
+        return side_a, partner
+    return partner, side_a
+
+
+def notebook_round(t: int, side_a: np.ndarray, side_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(donors, recipients) of round t (0-based) in the released notebook's schedule (module docstring);
+    after 2h rounds it starts over."""
+    h = len(side_a)
+    base = t % (2 * h)
+    i, swapped = base % h, base >= h
+    partner = side_b[(np.arange(h) - i) % h]
+    if (i % 2 == 0) != swapped:
         return side_a, partner
     return partner, side_a
 

@@ -73,12 +73,27 @@ def trace_links(
     return [(int(k), int(a), int(b)) for k, a, b in zip(rounds[0], actors[0], targets[0], strict=True) if k >= 0]
 
 
+def last_gift_any_round(before: np.ndarray, actor: np.ndarray, given_to: np.ndarray) -> np.ndarray:
+    """Latest round k < before (0-based) in which each actor gave, read from `given_to` itself (for
+    schedules without strict role alternation); -1 when there is none."""
+    rounds = given_to.shape[0]
+    gave = (given_to[:, actor] >= 0) & (np.arange(rounds)[:, None] < before[None, :])
+    last = rounds - 1 - np.argmax(gave[::-1], axis=0)
+    return np.where(gave.any(axis=0), last, -1)
+
+
 def trace_arrays(
-    recipients: np.ndarray, t: int, depth: int, half: np.ndarray, given_to: np.ndarray
+    recipients: np.ndarray,
+    t: int,
+    depth: int,
+    half: np.ndarray,
+    given_to: np.ndarray,
+    alternating: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The traces of many recipients at once, before round t (0-based): (round k, actor, target)
     arrays of shape [len(recipients), depth], -1 past the end of each trace. `given_to[k, i]` is
-    whom agent i gave to in round k (-1: nobody). No loop over agents."""
+    whom agent i gave to in round k (-1: nobody). With strict role alternation an agent's last gift
+    follows from its `half`; otherwise (`alternating=False`) it is looked up. No loop over agents."""
     n = len(recipients)
     rounds = np.full((n, depth), -1, np.int64)
     actors = np.full((n, depth), -1, np.int64)
@@ -87,7 +102,7 @@ def trace_arrays(
     before = np.full(n, t, np.int64)
     alive = np.ones(n, bool)
     for level in range(depth):
-        k = last_gift_round(before, half[actor])
+        k = last_gift_round(before, half[actor]) if alternating else last_gift_any_round(before, actor, given_to)
         alive &= k >= 0
         target = np.where(alive, given_to[np.maximum(k, 0), actor], -1)
         alive &= target >= 0
@@ -97,3 +112,19 @@ def trace_arrays(
         actor = np.where(alive, target, actor)
         before = np.where(alive, k, before)
     return rounds, actors, targets
+
+
+def trace_standing(rounds: np.ndarray, cooperated: np.ndarray, norm: str) -> np.ndarray:
+    """The recipient's standing under `norm` as a donor reads it off its trace alone ([m, depth] arrays:
+    the link's round, -1 past the end; whether the link's actor cooperated).
+
+    Read from the far end: whoever the trace says nothing about is presumed good; each link's actor
+    is judged on what it did and on its recipient's standing so read (the next link is what that
+    recipient did last before). Under image scoring only the recipient's own last act counts."""
+    k = NORMS.index(norm)
+    standing = np.ones(len(rounds), bool)
+    for level in range(rounds.shape[1] - 1, -1, -1):
+        known = rounds[:, level] >= 0
+        judged = GOOD_AFTER[k][cooperated[:, level].astype(np.intp), standing.astype(np.intp)]
+        standing = np.where(known, judged, True)
+    return standing

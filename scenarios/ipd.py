@@ -5,19 +5,40 @@ scripted strategies run as a few numpy operations over all matches. Moves are J 
 in the PD J is cooperate. In BoS the row player (the edge's lower agent id) prefers J.
 
 The prompt is the paper's: the rules in words from the player's side, one line per past round with
-both players' points, then "Q: Which Option do you choose, Option J or Option F? A: Option". In the
-PD the order of the two options in the question comes from the decision's seed (LLMs favour the
-first-named option).
+both players' points, then "Q: Which Option do you choose, Option J or Option F? A: Option".
+
+A missing decision (a model that gave no usable answer; see `backend.on_failure`) voids that match's
+round: the player's `action` is null, both players' payoffs for the round are null, and the round is
+in both histories as unknown (-1). Prompts say the round did not count; scripted strategies read it as
+no information and look back to the last round that was played.
+
+Robustness factors (Akata et al. relabel options and vary the prompt; LLMs favour the first-named
+option), each a config switch recorded in the manifest:
+- `labels`: the two options' names in every prompt ([J, F] as in the paper). Records always hold the
+  canonical move (`action` J = the first option, cooperate in the PD), whatever the labels.
+- `option_order`: the order of the two options in the question: `paper` (shuffled per decision in the
+  PD, fixed in BoS, as in the paper), `fixed`, `reversed`, `shuffled` (per decision, from its seed) or
+  `per_agent` (one random order per agent for the whole run). The rules and the history keep the
+  canonical order; `shown_first` records which option the question named first (LLM rows).
+- `reply`: `constrained` (the answer is forced to an option label) or `free_text` (the paper's free
+  completion after "A: Option", read by `ActionSpec.parse_free_text`; a reply naming no option is a
+  failed decision, recorded with its reason).
+- `prompt_variant`: `default`; `mistakes` (the rules add that the other player may make mistakes, the
+  paper's robustness prompt for coordination); `predict` (predict the other player's move, then act:
+  the prediction is recorded in `prediction`); `single_message` (no system message: rules, persona and
+  history in one user message, as a single completion prompt).
+- The persona-free condition of the paper: `population.persona_fields=[]` (an empty {persona_text}).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.decisions import ActionSpec, ChoiceField, DecisionBatch, Decisions
 from agents.prompts import Prompt, PromptTemplate
@@ -47,9 +68,16 @@ class BoSPayoffs(BaseModel):
     miss: float = 0.0
 
 
+OptionOrder = Literal["paper", "fixed", "reversed", "shuffled", "per_agent"]
+
+
 class IPDConfig(ScenarioConfig):
     name: Literal["ipd"] = "ipd"
     prompts: dict[str, str | None] = Field(default_factory=lambda: {"ipd_move": None})
+    prompt_variant: Literal["default", "mistakes", "predict", "single_message"] = "default"
+    labels: tuple[str, str] = Field(default=("J", "F"), description="the options' names in prompts (J, F)")
+    option_order: OptionOrder = "paper"
+    reply: Literal["constrained", "free_text"] = "constrained"
     game: Literal["pd", "bos"] = "pd"
     rounds: int = Field(default=10, ge=1, le=100_000)
     pd: PDPayoffs = PDPayoffs()
@@ -65,6 +93,18 @@ class IPDConfig(ScenarioConfig):
             if not np.isfinite(value):
                 raise ValueError("payoffs must be finite numbers")
         return self
+
+    @field_validator("labels")
+    @classmethod
+    def _readable_labels(cls, labels: tuple[str, str]) -> tuple[str, str]:
+        for label in labels:
+            if not label or label != label.strip() or len(label) > 16 or not re.fullmatch(r"[\w-]+", label):
+                raise ValueError(
+                    f"{label!r}: a label is one word of letters, digits, '_' or '-', at most 16 characters"
+                )
+        if labels[0].lower() == labels[1].lower():
+            raise ValueError(f"the two labels must differ (got {list(labels)})")
+        return labels
 
     def payoff_table(self) -> np.ndarray:
         """P[side, my_move, their_move] = (my points, their points)."""
@@ -83,35 +123,74 @@ class IPDConfig(ScenarioConfig):
 
 @dataclass
 class IPDWorld(World):
-    """pairs[m] = (row player, column player); moves[m, side, r] in {0, 1}, -1 before it is played."""
+    """pairs[m] = (row player, column player); moves[m, side, r] in {0, 1}, -1 before it is played;
+    order_flip[i]: agent i's questions name the second option first (option_order per_agent only)."""
 
     pairs: np.ndarray
     moves: np.ndarray
     round: int = 0
+    order_flip: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
 # ---- the decision ---------------------------------------------------------------------------------------
 
-MOVES = ("J", "F")
-MOVE_SPEC = ActionSpec(
-    name="ipd_move",
-    fields=(ChoiceField(name="move", options=MOVES, description="Option J or Option F"),),
-    max_tokens=2,
-    temperature=0.0,
-)
+MOVES = ("J", "F")  # the canonical moves, as recorded: J is the first option (cooperate in the PD)
 
-# ---- the prompt (Akata et al. 2023) -----------------------------------------------------------------------
 
+def move_spec(config: IPDConfig) -> ActionSpec:
+    """The move (and, in the `predict` variant, the predicted move first) over the configured labels."""
+    labels = config.labels
+    move = ChoiceField(name="move", options=labels, description=f"Option {labels[0]} or Option {labels[1]}")
+    if config.prompt_variant == "predict":
+        predicted = ChoiceField(name="prediction", options=labels, description="the other player's predicted Option")
+        fields: tuple[ChoiceField, ...] = (predicted, move)
+        max_tokens = 48
+    else:
+        fields = (move,)
+        longest = max(len(label) for label in labels)
+        max_tokens = 2 if longest == 1 and config.reply == "constrained" else 8 + 2 * longest
+    return ActionSpec(
+        name="ipd_move",
+        fields=fields,
+        max_tokens=max_tokens,
+        temperature=0.0,
+        reply="free_text" if config.reply == "free_text" else "structured",
+        free_text_labels={"prediction": "Prediction", "move": "Answer"} if len(fields) == 2 else {},
+    )
+
+
+MOVE_SPEC = move_spec(IPDConfig())
+
+# ---- the prompt (Akata et al. 2023) and its variants ---------------------------------------------------------
+
+_QUESTION = "{history}\nYou are currently playing round {round}.\n"
 MOVE_PROMPT = Prompt(
     template=PromptTemplate(
         system="{rules}\n\n{persona_text}",
+        user=_QUESTION + "Q: Which Option do you choose, Option {first} or Option {second}?\nA: Option",
+    ),
+    variables=("rules", "history", "round", "first", "second", "answer_format"),
+)
+VARIANTS = {
+    # Akata et al.'s robustness prompt for coordination, in our words: the other player may err
+    "mistakes": PromptTemplate(
+        system=(
+            "{rules}\nBe aware that the other player can make mistakes: now and then they may choose an Option "
+            "they did not mean to choose.\n\n{persona_text}"
+        ),
+        user=MOVE_PROMPT.template.user,
+    ),
+    # predict-then-act: first the other player's next move, then one's own
+    "predict": PromptTemplate(
+        system=MOVE_PROMPT.template.system,
         user=(
-            "{history}\nYou are currently playing round {round}.\n"
-            "Q: Which Option do you choose, Option {first} or Option {second}?\nA: Option"
+            _QUESTION + "Q: First predict which Option the other player will choose in this round, Option {first} "
+            "or Option {second}. Then, given your prediction, which Option do you choose?\n{answer_format}"
         ),
     ),
-    variables=("rules", "history", "round", "first", "second"),
-)
+    # one user message and no system message, as a single completion prompt
+    "single_message": PromptTemplate(system="", user="{rules}\n\n{persona_text}\n\n" + MOVE_PROMPT.template.user),
+}
 _MASK64 = (1 << 64) - 1
 
 
@@ -119,15 +198,15 @@ def _points(x: float) -> str:
     return f"{float(x):g}"
 
 
-def rules_text(payoffs: list, side: int, rounds: int) -> str:
+def rules_text(payoffs: list, side: int, rounds: int, labels: tuple[str, str] = MOVES) -> str:
     """The game in words from one player's side: P[side][mine][theirs] = [my points, their points]."""
     lines = [
         "You are playing a game repeatedly with another player. In this game, you can choose between "
-        f"Option J and Option F. You will play {rounds} rounds in total with the same player. "
-        "The rules of the game are as follows:"
+        f"Option {labels[0]} and Option {labels[1]}. You will play {rounds} rounds in total with the same "
+        "player. The rules of the game are as follows:"
     ]
-    for mine, my_label in enumerate(MOVES):
-        for theirs, their_label in enumerate(MOVES):
+    for mine, my_label in enumerate(labels):
+        for theirs, their_label in enumerate(labels):
             mine_pts, their_pts = payoffs[side][mine][theirs]
             lines.append(
                 f"If you choose Option {my_label} and the other player chooses Option {their_label}, "
@@ -137,34 +216,83 @@ def rules_text(payoffs: list, side: int, rounds: int) -> str:
     return "\n".join(lines)
 
 
-def history_lines(own: Any, opp: Any, payoffs: list, side: int) -> list[str]:
+def history_lines(own: Any, opp: Any, payoffs: list, side: int, labels: tuple[str, str] = MOVES) -> list[str]:
     lines = []
     for i, (mine, theirs) in enumerate(zip(own, opp, strict=True), start=1):
+        if mine < 0 or theirs < 0:  # a void round: a choice was never made (see the module docstring)
+            lines.append(f"In round {i}, no choice was recorded for one of you, so the round did not count.")
+            continue
         mine_pts, their_pts = payoffs[side][int(mine)][int(theirs)]
         lines.append(
-            f"In round {i}, you chose Option {MOVES[int(mine)]} and the other player chose Option "
-            f"{MOVES[int(theirs)]}. Thus, you won {_points(mine_pts)} points and the other player won "
+            f"In round {i}, you chose Option {labels[int(mine)]} and the other player chose Option "
+            f"{labels[int(theirs)]}. Thus, you won {_points(mine_pts)} points and the other player won "
             f"{_points(their_pts)} points."
         )
     return lines
 
 
-def option_order(seed: int, shuffle: bool) -> tuple[str, str]:
-    """("J", "F") or ("F", "J"): a fixed bit of a mixed seed, so it is reproducible per decision."""
-    if not shuffle:
-        return MOVES
+def seed_bit(seed: int) -> bool:
+    """A fixed bit of a mixed decision seed (the per-decision shuffle)."""
     z = (seed * 0x9E3779B97F4A7C15) & _MASK64
     z = ((z ^ (z >> 31)) * 0xBF58476D1CE4E5B9) & _MASK64
-    return MOVES[::-1] if (z >> 63) & 1 else MOVES
+    return bool((z >> 63) & 1)
+
+
+def seed_bits(seeds: np.ndarray) -> np.ndarray:
+    """`seed_bit` of many seeds at once (uint64 arithmetic wraps like the masked Python integers)."""
+    z = np.asarray(seeds, np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9)
+    return (z >> np.uint64(63)).astype(bool)
+
+
+def effective_order(order: str, game: str) -> str:
+    """`paper` means what Akata et al. did: shuffled in the PD, fixed in BoS."""
+    return ("shuffled" if game == "pd" else "fixed") if order == "paper" else order
+
+
+def option_order(seed: int, shuffle: bool) -> tuple[str, str]:
+    """("J", "F") or ("F", "J"): a fixed bit of a mixed seed, so it is reproducible per decision."""
+    return MOVES[::-1] if shuffle and seed_bit(seed) else MOVES
+
+
+def order_flipped(order: str, game: str, seed: int, agent_flip: Any = None) -> bool:
+    """Does this decision's question name the second option first?"""
+    order = effective_order(order, game)
+    if order == "shuffled":
+        return seed_bit(seed)
+    if order == "per_agent":
+        return bool(agent_flip)
+    return order == "reversed"
+
+
+def answer_format(reply: str, first: str, second: str) -> str:
+    """How the `predict` variant asks for its two answers, in the reply mode's terms."""
+    if reply == "free_text":
+        return f"Answer in this form:\nPrediction: Option <{first} or {second}>\nAnswer: Option <{first} or {second}>"
+    return f'Reply as JSON: {{"prediction": "<{first} or {second}>", "move": "<{first} or {second}>"}}'
 
 
 # ---- scripted strategies (Axelrod's / Akata et al.'s opponents) -----------------------------------------------
 # A strategy is one function of the two histories, as in Axelrod's library: `own` and `opp` are int8
-# arrays [n, t] of past moves (0 = J, 1 = F), `t` the round about to be played, `u` one uniform draw
-# per decision. It returns n moves. No loop over matches.
+# arrays [n, t] of past moves (0 = J, 1 = F; -1 in a void round, where a move was never made), `t` the
+# round about to be played, `u` one uniform draw per decision. It returns n moves. No loop over matches.
+# A void round is no information: the strategies that look back read the last rounds that were played.
 
 J, F = 0, 1
 Move = np.int8
+
+
+def _last_played(own: np.ndarray, opp: np.ndarray, back: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """For every match, the index of the `back`-th last round both moves are known in (-1: none)."""
+    t = own.shape[1]
+    played = (own >= 0) & (opp >= 0)
+    if played.all():  # the common case, and the cheap one
+        index = t - back
+        return np.full(len(own), index), np.full(len(own), index >= 0)
+    count = np.cumsum(played[:, ::-1], axis=1)  # played rounds counted from the end
+    hit = (count == back) & played[:, ::-1]
+    found = hit.any(axis=1)
+    return np.where(found, t - 1 - hit.argmax(axis=1), -1), found
 
 
 def _const(move: int):
@@ -173,7 +301,11 @@ def _const(move: int):
 
 def _copy_last(opening: int):
     def play(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
-        return np.full(len(opp), opening, Move) if t == 0 else opp[:, t - 1].astype(Move)
+        if t == 0:
+            return np.full(len(opp), opening, Move)
+        index, found = _last_played(own, opp)
+        rows = np.arange(len(opp))
+        return np.where(found, opp[rows, np.maximum(index, 0)], opening).astype(Move)
 
     return play
 
@@ -182,19 +314,26 @@ def tit_for_two_tats(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) ->
     """Defect only after two defections in a row."""
     if t < 2:
         return np.full(len(opp), J, Move)
-    return (opp[:, t - 1] & opp[:, t - 2]).astype(Move)
+    rows = np.arange(len(opp))
+    last, found_last = _last_played(own, opp, 1)
+    before, found_before = _last_played(own, opp, 2)
+    both = found_last & found_before
+    return (both & (opp[rows, np.maximum(last, 0)] == F) & (opp[rows, np.maximum(before, 0)] == F)).astype(Move)
 
 
 def grim_trigger(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
     """Cooperate until the other defects once, then defect for ever."""
-    return opp[:, :t].any(axis=1).astype(Move) if t else np.full(len(opp), J, Move)
+    return (opp[:, :t] == F).any(axis=1).astype(Move) if t else np.full(len(opp), J, Move)
 
 
 def win_stay_lose_shift(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
     """Pavlov: keep the last move after R or T (the other played J), switch after S or P."""
     if t == 0:
         return np.full(len(opp), J, Move)
-    return np.where(opp[:, t - 1] == J, own[:, t - 1], 1 - own[:, t - 1]).astype(Move)
+    index, found = _last_played(own, opp)
+    rows, index = np.arange(len(opp)), np.maximum(index, 0)
+    mine, theirs = own[rows, index], opp[rows, index]
+    return np.where(found, np.where(theirs == J, mine, 1 - mine), J).astype(Move)
 
 
 def alternate(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
@@ -228,14 +367,18 @@ STRATEGIES = {
 
 @dataclass(frozen=True)
 class IPDStrategy:
-    """Adapter from a strategy function to the engine's ScriptedPolicy (batch in, moves out)."""
+    """Adapter from a strategy function to the engine's ScriptedPolicy (batch in, moves out). A
+    scripted player predicts nothing (-1: recorded as null in the `predict` variant)."""
 
     name: str
 
     def decide(self, batch: DecisionBatch) -> dict[str, np.ndarray]:
         t = int(batch.context["round"])
         own, opp = batch.obs["own"][:, :t], batch.obs["opp"][:, :t]
-        return {"move": STRATEGIES[self.name](own, opp, t, batch.uniforms()).astype(np.int16)}
+        out = {"move": STRATEGIES[self.name](own, opp, t, batch.uniforms()).astype(np.int16)}
+        if any(f.name == "prediction" for f in batch.spec.fields):
+            out["prediction"] = np.full(len(batch), -1, np.int16)
+        return out
 
 
 # ---- metrics ----------------------------------------------------------------------------------------------
@@ -342,6 +485,7 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
     Config = IPDConfig
     World = IPDWorld
     prompts = {"ipd_move": MOVE_PROMPT}
+    prompt_variants = {name: {"ipd_move": template} for name, template in VARIANTS.items()}
     tables = {
         "interactions": {
             "match_id": pl.Int64(),
@@ -352,10 +496,13 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
             "flipped": pl.Boolean(),
             "payoff_actor": pl.Float64(),
             "payoff_target": pl.Float64(),
+            "prediction": pl.String(),  # predict variant: the move the actor predicted (canonical J/F)
+            "shown_first": pl.String(),  # LLM rows: the option the question named first (canonical J/F)
         }
     }
     metrics = (
-        Metric("cooperation", "share of cooperative moves (J) per round, by policy; PD only",
+        Metric("cooperation", "share of cooperative moves (J) per round, by policy; PD only (missing_share: decisions "
+               "that were fallbacks)",
                cooperation_by_round, x="round", hue="policy"),
         Metric("match_score", "mean total payoff per match, by policy (the tournament ranking)",
                lambda s: tournament_ranking(s.table("interactions")).rename({"score": "match_score"}),
@@ -367,13 +514,14 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
     def __init__(self, config: IPDConfig) -> None:
         super().__init__(config)
         self.payoffs = config.payoff_table()
+        self.move_spec = move_spec(config)
 
     @classmethod
     def cooperated(cls, frame: Frame) -> pl.Expr:
         return cooperated(frame)
 
     def specs(self) -> dict[str, ActionSpec]:
-        return {MOVE_SPEC.name: MOVE_SPEC}
+        return {self.move_spec.name: self.move_spec}
 
     def strategies(self) -> dict[str, IPDStrategy]:
         return {name: IPDStrategy(name) for name in STRATEGIES}
@@ -389,13 +537,18 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
 
     def prompt_variables(self, spec: str, obs: dict, context: dict, seed: int) -> dict[str, Any]:
         side, payoffs = int(obs["side"]), context["payoffs"]
-        first, second = option_order(seed, shuffle=context.get("game", "pd") == "pd")
+        labels = tuple(context.get("labels", MOVES))
+        flip = order_flipped(
+            context.get("option_order", "paper"), context.get("game", "pd"), seed, obs.get("order_flip")
+        )
+        first, second = (labels[1], labels[0]) if flip else (labels[0], labels[1])
         return {
-            "rules": rules_text(payoffs, side, int(context["rounds"])),
-            "history": "\n".join(history_lines(obs["own"], obs["opp"], payoffs, side)),
+            "rules": rules_text(payoffs, side, int(context["rounds"]), labels),
+            "history": "\n".join(history_lines(obs["own"], obs["opp"], payoffs, side, labels)),
             "round": int(context["round"]) + 1,
             "first": first,
             "second": second,
+            "answer_format": answer_format(context.get("reply", "constrained"), first, second),
         }
 
     def init(self, rng: np.random.Generator) -> IPDWorld:
@@ -406,7 +559,10 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
         if len(pairs) == 0:
             raise ValueError("the graph has no edges: no matches to play")
         moves = np.full((len(pairs), 2, self.config.rounds), -1, np.int8)
-        return IPDWorld(pairs=pairs.astype(np.int64), moves=moves)
+        world = IPDWorld(pairs=pairs.astype(np.int64), moves=moves)
+        if self.config.option_order == "per_agent":  # drawn last: the other streams stay as they were
+            world.order_flip = rng.random(graph.n) < 0.5
+        return world
 
     def max_steps(self, world: IPDWorld) -> int:
         return self.config.rounds
@@ -417,23 +573,39 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
     def plan(self, world: IPDWorld, step: int, rng: np.random.Generator) -> list[DecisionBatch]:
         t, m = world.round, len(world.pairs)
         past = world.moves[:, :, :t]
-        return [
-            DecisionBatch(
-                spec=MOVE_SPEC,
-                agent_ids=world.pairs.reshape(-1),  # (m0 row, m0 col, m1 row, ...)
-                obs={
-                    "own": past.reshape(2 * m, t),
-                    "opp": past[:, ::-1, :].reshape(2 * m, t),
-                    "side": np.tile(np.array([0, 1], np.int8), m),
-                },
-                context={
-                    "round": t,
-                    "rounds": self.config.rounds,
-                    "game": self.config.game,
-                    "payoffs": self.payoffs.tolist(),
-                },
-            )
-        ]
+        agents = world.pairs.reshape(-1)  # (m0 row, m0 col, m1 row, ...)
+        obs = {
+            "own": past.reshape(2 * m, t),
+            "opp": past[:, ::-1, :].reshape(2 * m, t),
+            "side": np.tile(np.array([0, 1], np.int8), m),
+        }
+        if len(world.order_flip):
+            obs["order_flip"] = world.order_flip[agents]
+        c = self.config
+        context = {
+            "round": t,
+            "rounds": c.rounds,
+            "game": c.game,
+            "payoffs": self.payoffs.tolist(),
+            "labels": list(c.labels),
+            "option_order": c.option_order,
+            "reply": c.reply,
+        }
+        return [DecisionBatch(spec=self.move_spec, agent_ids=agents, obs=obs, context=context)]
+
+    def shown_first(self, batch: DecisionBatch) -> pl.Series:
+        """The canonical option each LLM decision's question named first (null for scripted agents)."""
+        population, _ = self._bound()
+        order = effective_order(self.config.option_order, self.config.game)
+        n = len(batch)
+        if order == "shuffled" and batch.seeds is not None:
+            flip = seed_bits(batch.seeds)
+        elif order == "per_agent":
+            flip = np.asarray(batch.obs["order_flip"], bool)
+        else:
+            flip = np.full(n, order == "reversed")
+        first = pl.Series(MOVES).gather(flip.astype(np.int64))
+        return pl.select(pl.when(pl.Series(population.llm_mask[batch.agent_ids])).then(first)).to_series()
 
     def resolve(
         self,
@@ -445,27 +617,44 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
     ) -> StepResult:
         t, m = world.round, len(world.pairs)
         intended = decisions[0].values["move"].astype(np.int8)
+        missing = decisions[0].missing
         flipped = rng.random(2 * m) < self.config.noise if self.config.noise else np.zeros(2 * m, bool)
-        played = (intended ^ flipped).reshape(m, 2)
+        flipped &= ~missing  # noise flips a move that was made
+        played = np.where(missing, -1, intended ^ flipped).astype(np.int8).reshape(m, 2)
         world.moves[:, :, t] = played
-        row, col = played[:, 0], played[:, 1]
-        row_points = self.payoffs[0, row, col]  # [m, 2]: (row's, col's)
+        void = (played < 0).any(axis=1)  # a missing move voids the match's round for both players
+        row, col = np.maximum(played[:, 0], 0), np.maximum(played[:, 1], 0)
+        row_points = np.where(void[:, None], np.nan, self.payoffs[0, row, col])  # [m, 2]: (row's, col's)
         actor_points = np.stack([row_points[:, 0], row_points[:, 1]], axis=1).reshape(-1)
         target_points = np.stack([row_points[:, 1], row_points[:, 0]], axis=1).reshape(-1)
+        predicted = decisions[0].values.get("prediction")
+        if predicted is None:
+            prediction = pl.repeat(None, 2 * m, dtype=pl.String, eager=True)
+        else:
+            known = predicted >= 0
+            prediction = pl.select(
+                pl.when(pl.Series(known)).then(pl.Series(MOVES).gather(np.where(known, predicted, 0).astype(np.int64)))
+            ).to_series()
         table = pl.DataFrame(
             {
                 "match_id": np.repeat(np.arange(m, dtype=np.int64), 2),
                 "round": np.full(2 * m, t + 1, np.int32),
                 "actor_id": world.pairs.reshape(-1),
                 "target_id": world.pairs[:, ::-1].reshape(-1),
-                "action": pl.Series(MOVES).gather(played.reshape(-1)),
+                "action": pl.Series(MOVES).gather(pl.Series(played.reshape(-1).astype(np.int64)).replace(-1, None)),
                 "flipped": flipped,
-                "payoff_actor": actor_points,
-                "payoff_target": target_points,
+                "payoff_actor": pl.Series(actor_points, nan_to_null=True),
+                "payoff_target": pl.Series(target_points, nan_to_null=True),
+                "prediction": prediction,
+                "shown_first": self.shown_first(batches[0]),
             }
         )
         world.round = t + 1
-        summary = {"J_rate": float(1.0 - played.mean()), "mean_payoff": float(actor_points.mean())}
+        made = played[played >= 0]
+        summary = {
+            "J_rate": float(1.0 - made.mean()) if len(made) else float("nan"),
+            "mean_payoff": float(np.nanmean(actor_points)) if (~void).any() else float("nan"),
+        }
         return StepResult(
             world=world,
             tables={"interactions": table},

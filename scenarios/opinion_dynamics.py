@@ -17,7 +17,7 @@ Records:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,11 +26,12 @@ import polars as pl
 from pydantic import Field, ValidationInfo, field_validator
 
 from agents.decisions import ActionSpec, DecisionBatch, Decisions
+from agents.graph import SocialGraph
 from agents.persona import BIG_FIVE, SCHWARTZ_VALUES
 from agents.population import Population
 from scenarios import bounded_confidence as bc
-from scenarios.base import BaseScenario, Metric, ScenarioConfig, StepResult
-from scenarios.tables import Frame, columns, keys, lazy, require
+from scenarios.base import BaseScenario, Metric, ScenarioConfig, StepResult, TableSource
+from scenarios.tables import AnalysisError, Frame, columns, keys, lazy, require
 from scenarios.world import World
 
 TRAIT_COLUMNS = tuple(f"big5_{t}" for t in BIG_FIVE) + tuple(f"value_{v}" for v in SCHWARTZ_VALUES)
@@ -130,10 +131,12 @@ def from_likert(index: np.ndarray, points: int) -> np.ndarray:
     return np.asarray(index, np.float64) / (points - 1)
 
 
-# ---- metrics (analysis reads them from the records; the cluster rule is the kernel's) ----------------------
+# ---- metrics (analysis reads them from the records; the cluster rules are the kernel's) -------------------
 
-GAP = 0.01
+GAP = 0.01  # two neighbours (graph rule) or sorted neighbours (value rule) at most this far apart agree
 MIN_SHARE = 0.01  # clusters holding >= 1% of the agents count, as in the literature for N = 1000
+ClusterRule = Literal["graph", "value"]
+CLUSTER_COLUMNS = ("clusters", "groups", "largest_share", "consensus", "n")
 
 
 def _groups(frame: Frame, by: Sequence[str], dimension: str) -> list[str]:
@@ -141,6 +144,60 @@ def _groups(frame: Frame, by: Sequence[str], dimension: str) -> list[str]:
     if dimension in columns(frame) and dimension not in group:
         group.append(dimension)
     return group
+
+
+def as_graph(recorded: Any) -> SocialGraph | None:
+    """A run's graph as the metrics use it: a SocialGraph, or None for a complete graph. Takes a
+    SocialGraph or anything with `nodes` and `edges` (edges None: complete), as `RunSet.graphs()` gives."""
+    if recorded is None or isinstance(recorded, SocialGraph):
+        return None if recorded is None or recorded.complete else recorded
+    if recorded.edges is None:
+        return None
+    return SocialGraph.from_edges(int(recorded.nodes), np.asarray(recorded.edges, np.int64).reshape(-1, 2))
+
+
+def _value_rule(frame: pl.LazyFrame, group: list[str], value: str, gap: float, min_share: float) -> pl.LazyFrame:
+    """Clusters by the value-space rule, all groups at once in polars."""
+    sizes = (
+        frame.sort([*group, value])
+        .with_columns((pl.col(value).diff().over(group) > gap).fill_null(False).cum_sum().over(group).alias("_cluster"))
+        .group_by([*group, "_cluster"])
+        .agg(pl.len().alias("size"))
+        .with_columns(pl.col("size").sum().over(group).alias("n"))
+    )
+    return sizes.group_by(group).agg(
+        (pl.col("size") >= min_share * pl.col("n")).sum().cast(pl.Int64).alias("clusters"),
+        pl.len().cast(pl.Int64).alias("groups"),
+        (pl.col("size").max() / pl.col("n").first()).cast(pl.Float64).alias("largest_share"),
+        pl.col("n").first().cast(pl.Int64),
+    )
+
+
+def _graph_rule(
+    frame: pl.DataFrame, group: list[str], value: str, graphs: dict[str, SocialGraph], gap: float, min_share: float
+) -> pl.DataFrame:
+    """Clusters by the graph rule, one numpy pass per group (run, step, dimension...)."""
+    rows = []
+    for key, part in frame.partition_by(group, as_dict=True, maintain_order=True).items():
+        named = dict(zip(group, key, strict=True))
+        graph = graphs[named["run_id"]]
+        positions = np.full(graph.n, np.nan)
+        positions[part["agent_id"].to_numpy()] = part[value].to_numpy()
+        present = ~np.isnan(positions)  # an agent without a position agrees with nobody and is not counted
+        labels = bc.components(graph.n, *_agreeing_edges(graph, positions, gap))
+        sizes = np.bincount(labels[present], minlength=graph.n)
+        found = bc.summarise_clusters(sizes[sizes > 0], min_share)
+        rows.append({**named, "clusters": found.clusters, "groups": found.groups,
+                     "largest_share": found.largest_share, "n": int(present.sum())})  # fmt: skip
+    schema = {**{g: frame.schema[g] for g in group}, "clusters": pl.Int64, "groups": pl.Int64,
+              "largest_share": pl.Float64, "n": pl.Int64}  # fmt: skip
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _agreeing_edges(graph: SocialGraph, positions: np.ndarray, gap: float) -> tuple[np.ndarray, np.ndarray]:
+    a, b = graph.edges[:, 0], graph.edges[:, 1]
+    agree = np.abs(positions[a] - positions[b]) <= gap
+    return a[agree], b[agree]
 
 
 def cluster_counts(
@@ -151,32 +208,73 @@ def cluster_counts(
     dimension: str = "dimension",
     gap: float = GAP,
     min_share: float = MIN_SHARE,
+    graphs: Mapping[str, Any] | None = None,
+    rule: ClusterRule = "graph",
 ) -> pl.DataFrame:
-    """Number of opinion clusters per run, `by` group (and dimension when the table has one): sorted
-    positions split where neighbours are more than `gap` apart; groups holding at least `min_share` count.
+    """Opinion clusters per run, `by` group (and dimension when the table has one).
 
-    Columns: run_id, *by, [dimension], clusters, n (agents).
+    rule="graph" (the default, valid on any graph): the connected components of the run's social graph
+    keeping only the edges whose two ends are at most `gap` apart. `graphs` maps run_id to the run's
+    graph (`RunSet.graphs()`; a SocialGraph works too); it is needed for every run whose states name
+    another graph than a complete one (the `graph_kind` column `analysis.load` adds). On a complete
+    graph the rule is exactly the value-space rule and is computed that way; a table without
+    `graph_kind` (a hand-made list of opinions) is read as opinions on a complete graph.
+    rule="value": the value-space measure whatever the graph: sorted positions split where neighbours
+    are more than `gap` apart. On a sparse graph it cannot see separate local groups that hold the same
+    opinion (Deffuant on a Watts–Strogatz graph at epsilon 0.05 ends in hundreds of them).
+
+    `clusters` counts the clusters holding at least `min_share` of the agents, `groups` every cluster
+    whatever its size; `largest_share` is the share of agents in the largest one; `consensus` is the
+    largest cluster holding all but at most `min_share` of the agents.
+    Columns: run_id, *by, [dimension], clusters, groups, largest_share, consensus, n.
     """
     group = _groups(states, by, dimension)
     require(states, [*group, value], "cluster_counts")
-    sizes = (
-        lazy(states)
-        .filter(pl.col(value).is_not_null())
-        .sort([*group, value])
-        .with_columns((pl.col(value).diff().over(group) > gap).fill_null(False).cum_sum().over(group).alias("_cluster"))
-        .group_by([*group, "_cluster"])
-        .agg(pl.len().alias("size"))
-        .with_columns(pl.col("size").sum().over(group).alias("n"))
-    )
+    frame = lazy(states).filter(pl.col(value).is_not_null())
+    on_graph: dict[str, SocialGraph] = {}
+    if rule == "graph":
+        on_graph = _sparse_graphs(frame, graphs)
+    parts = []
+    if on_graph:
+        require(states, ["agent_id"], "cluster_counts (graph rule)")
+        sparse = frame.filter(pl.col("run_id").is_in(list(on_graph))).select([*group, "agent_id", value]).collect()
+        parts.append(_graph_rule(sparse, group, value, on_graph, gap, min_share))
+        frame = frame.filter(~pl.col("run_id").is_in(list(on_graph)))
+    parts.append(_value_rule(frame, group, value, gap, min_share).collect())
+    out = pl.concat([p for p in parts if p.height] or parts[-1:], how="vertical_relaxed")
     return (
-        sizes.group_by(group)
-        .agg(
-            (pl.col("size") >= min_share * pl.col("n")).sum().cast(pl.Int64).alias("clusters"),
-            pl.col("n").first().cast(pl.Int64),
-        )
+        out.with_columns((pl.col("largest_share") >= 1.0 - min_share - 1e-12).alias("consensus"))
+        .select(*group, *CLUSTER_COLUMNS)
         .sort(group)
-        .collect()
     )
+
+
+def _sparse_graphs(frame: pl.LazyFrame, graphs: Mapping[str, Any] | None) -> dict[str, SocialGraph]:
+    """The runs that need the graph rule (not on a complete graph), with their graphs; an AnalysisError
+    names a run whose states say it ran on a sparse graph that `graphs` does not give."""
+    given = {run_id: as_graph(g) for run_id, g in (graphs or {}).items() if g is not None}
+    kinds: dict[str, Any] = {}
+    if "graph_kind" in frame.collect_schema().names():
+        pairs = frame.select("run_id", "graph_kind").unique().collect()
+        kinds = dict(zip(pairs["run_id"].to_list(), pairs["graph_kind"].to_list(), strict=True))
+    runs = frame.select(pl.col("run_id").unique()).collect()["run_id"].to_list()
+    sparse: dict[str, SocialGraph] = {}
+    for run_id in runs:
+        graph = given.get(run_id)
+        if graph is not None:
+            sparse[run_id] = graph
+        elif run_id not in (graphs or {}) and kinds.get(run_id, "complete") != "complete":
+            raise AnalysisError(
+                f"cluster_counts: run {run_id} ran on a {kinds[run_id]} graph; give its graph "
+                "(graphs=runs.graphs()) for topology-aware clusters, or rule='value' for the value-space count"
+            )
+    return sparse
+
+
+def source_graphs(source: TableSource) -> Mapping[str, Any] | None:
+    """The runs' graphs when the source can give them (analysis.RunSet can), else None."""
+    graphs = getattr(source, "graphs", None)
+    return graphs() if callable(graphs) else None
 
 
 def polarization(
@@ -216,22 +314,32 @@ def time_to_consensus(
     dimension: str = "dimension",
     gap: float = GAP,
     min_share: float = MIN_SHARE,
+    graphs: Mapping[str, Any] | None = None,
+    rule: ClusterRule = "graph",
 ) -> pl.DataFrame:
-    """First step from which a run holds one cluster and keeps holding one at every later step.
+    """First step from which a run is in consensus (one cluster holding all but at most `min_share` of
+    the agents; see `cluster_counts`, whose `graphs` and `rule` it takes) and stays so at every later step.
 
-    Per run (and dimension). `steps_to_consensus` is null when the run never settles into consensus,
-    so such runs drop out of `over_seeds`; `reached` says which did.
-    Columns: run_id, [dimension], steps_to_consensus, reached.
+    Per run (and dimension), one row for every run. `steps_to_consensus` is null when the run never
+    settles into consensus; `reached` says which runs did, and `last_step` how long each was watched
+    (a run that never converged is censored there, not missing).
+    Columns: run_id, [dimension], steps_to_consensus, reached, last_step.
     """
-    counts = cluster_counts(states, by=(step,), value=value, dimension=dimension, gap=gap, min_share=min_share)
+    counts = cluster_counts(
+        states, by=(step,), value=value, dimension=dimension, gap=gap, min_share=min_share, graphs=graphs, rule=rule
+    )
     group = [c for c in ("run_id", dimension) if c in counts.columns]
-    # Scan from the last step backwards: consensus holds from s on iff every count at >= s is 1.
+    # Scan from the last step backwards: consensus holds from s on iff it holds at every step >= s.
     return (
         counts.sort([*group, step])
-        .with_columns((pl.col("clusters") == 1).reverse().cum_min().reverse().over(group).alias("_settled"))
+        .with_columns(pl.col("consensus").reverse().cum_min().reverse().over(group).alias("_settled"))
         .group_by(group)
-        .agg(pl.col(step).filter(pl.col("_settled")).min().alias("steps_to_consensus"))
+        .agg(
+            pl.col(step).filter(pl.col("_settled")).min().alias("steps_to_consensus"),
+            pl.col(step).max().alias("last_step"),
+        )
         .with_columns(pl.col("steps_to_consensus").is_not_null().alias("reached"))
+        .select(*group, "steps_to_consensus", "reached", "last_step")
         .sort(group)
     )
 
@@ -245,19 +353,30 @@ def _final(states: pl.LazyFrame) -> pl.LazyFrame:
     return states.filter(pl.col("step") == pl.col("step").max().over("run_id"))
 
 
+def _clusters(source: TableSource, rule: ClusterRule, final: bool = False) -> pl.DataFrame:
+    states = source.table("states")
+    counts = cluster_counts(_final(states) if final else states, graphs=source_graphs(source), rule=rule)
+    return _dimension_mean(counts, "clusters")
+
+
 OPINION_METRICS = (
-    Metric("clusters", "opinion clusters (groups of at least 1% of agents) per recorded step, mean over dimensions",
-           lambda s: _dimension_mean(cluster_counts(s.table("states")), "clusters"), x="step", hold=True),
-    Metric("final_clusters", "opinion clusters in the final state, mean over dimensions",
-           lambda s: _dimension_mean(cluster_counts(_final(s.table("states"))), "clusters")
-           .drop("step").rename({"clusters": "final_clusters"}), plot="table"),
+    Metric("clusters", "opinion clusters per recorded step (connected groups of neighbours within 0.01 of each "
+           "other holding at least 1% of agents), mean over dimensions",
+           lambda s: _clusters(s, "graph"), x="step", hold=True),
+    Metric("value_clusters", "opinion clusters by the value-space rule (sorted positions split at gaps over 0.01; "
+           "blind to the graph), mean over dimensions",
+           lambda s: _clusters(s, "value").rename({"clusters": "value_clusters"}), x="step", hold=True),
+    Metric("final_clusters", "opinion clusters in the final state (graph rule), mean over dimensions",
+           lambda s: _clusters(s, "graph", final=True).drop("step").rename({"clusters": "final_clusters"}),
+           plot="table"),
     Metric("variance", "variance of positions per recorded step, mean over dimensions",
            lambda s: _dimension_mean(polarization(s.table("states")), "variance"), x="step", hold=True),
     Metric("bimodality", "Sarle's bimodality coefficient per recorded step, mean over dimensions",
            lambda s: _dimension_mean(polarization(s.table("states")), "bimodality"), x="step", hold=True),
-    Metric("steps_to_consensus", "first step from which a dimension holds one cluster for good (runs that "
-           "never settle count in `reached`, not in the mean)",
-           lambda s: time_to_consensus(s.table("states")).with_columns(pl.col("steps_to_consensus").cast(pl.Float64)),
+    Metric("steps_to_consensus", "first step from which a dimension is in consensus for good (one connected "
+           "cluster holding all but 1% of agents; runs that never settle count in `reached`, not in the mean)",
+           lambda s: time_to_consensus(s.table("states"), graphs=source_graphs(s))
+           .with_columns(pl.col("steps_to_consensus").cast(pl.Float64)),
            hue="dimension", plot="table"),
 )  # fmt: skip
 
@@ -362,8 +481,24 @@ class OpinionScenario(BaseScenario):
         world.updates += 1
         world.steps_done += 1
         self.measure_spread(world)
-        clusters = [bc.count_clusters(world.positions[:, j]) for j in range(world.positions.shape[1])]
-        return {"spread": world.spread, "clusters": float(np.mean(clusters))}
+        return {"spread": world.spread}
+
+    def cluster_summary(self, world: OpinionWorld) -> dict[str, float]:
+        """The progress line's cluster figures, means over dimensions: `clusters` (graph rule, valid on
+        any graph: groups holding >= 1% of agents), `groups` (of any size), `largest_share` (agents in the
+        largest) and `value_clusters` (the value-space rule). Computed for each recorded state (the
+        states analysis reads; a union-find over the graph's edges per dimension is too dear for every
+        step of a 100,000-node run)."""
+        _, graph = self._bound()
+        dims = range(world.positions.shape[1])
+        by_graph = [bc.graph_clusters(world.positions[:, j], graph, GAP, MIN_SHARE) for j in dims]
+        by_value = [bc.count_clusters(world.positions[:, j], GAP, MIN_SHARE) for j in dims]
+        return {
+            "clusters": float(np.mean([c.clusters for c in by_graph])),
+            "groups": float(np.mean([c.groups for c in by_graph])),
+            "largest_share": float(np.mean([c.largest_share for c in by_graph])),
+            "value_clusters": float(np.mean(by_value)),
+        }
 
     # ---- snapshots --------------------------------------------------------------------------------------
     def record_initial(self, world: OpinionWorld, tables: dict[str, pl.DataFrame]) -> bool:
@@ -374,12 +509,15 @@ class OpinionScenario(BaseScenario):
         world.recorded_at = 0
         return True
 
-    def record_due(self, world: OpinionWorld, tables: dict[str, pl.DataFrame], due: bool) -> None:
-        """After a step's dynamics: a snapshot every `record_every` updates, and at the end."""
+    def record_due(self, world: OpinionWorld, tables: dict[str, pl.DataFrame], due: bool) -> dict[str, float]:
+        """After a step's dynamics: a snapshot every `record_every` updates, and at the end. Returns the
+        snapshot's cluster summary (empty when nothing was recorded)."""
         if (due or self.done(world)) and world.recorded_at != world.steps_done:
             snapshot = self.states(world)
             tables["states"] = pl.concat([tables["states"], snapshot]) if "states" in tables else snapshot
             world.recorded_at = world.steps_done
+            return self.cluster_summary(world)
+        return {}
 
     def finish(self, world: OpinionWorld) -> dict[str, pl.DataFrame]:
         """The final state, unless the last step already recorded it."""
@@ -472,5 +610,5 @@ class RuleDrivenOpinions(OpinionScenario):
         self.record_initial(world, tables)
         extra = self.apply_rule(world, rng, tables)
         summary = {**self.after_update(world), **extra}
-        self.record_due(world, tables, due=world.updates % self.config.record_every == 0)
+        summary |= self.record_due(world, tables, due=world.updates % self.config.record_every == 0)
         return StepResult(world=world, tables=tables, summary=summary)

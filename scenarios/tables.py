@@ -79,17 +79,45 @@ def strategy_shares(frame: Frame, by: str | Sequence[str] = ("generation",), col
     )
 
 
-def rate(frame: Frame, expr: pl.Expr, by: str | Sequence[str], name: str, what: str) -> pl.DataFrame:
+FALLBACK_COLUMNS = ("fallback_reason", "fallback")  # the engine's name for it, newer first
+
+
+def fallback_column(frame: Frame) -> str | None:
+    """The interactions' column naming why a decision is not the agent's own (None: the table has none)."""
+    have = set(columns(frame))
+    return next((c for c in FALLBACK_COLUMNS if c in have), None)
+
+
+def missing_decision(frame: Frame, value: pl.Expr) -> pl.Expr:
+    """True for a row whose decision was missing or a fallback: the fallback column names a reason, or
+    `value` (what the metric reads) is null."""
+    column = fallback_column(frame)
+    flag = value.is_null()
+    return flag | pl.col(column).is_not_null() if column else flag
+
+
+def rate(
+    frame: Frame, expr: pl.Expr, by: str | Sequence[str], name: str, what: str, *, exclude_missing: bool = False
+) -> pl.DataFrame:
     """Mean of a boolean expression per run and `by` group, ignoring rows where it is null (a missing
-    decision). Columns: run_id, *by, <name> (0..1), n (rows counted)."""
+    decision), with the caveat beside it: `missing_share`, the share of the group's decisions that were
+    missing or fallbacks (`missing_decision`). Fallback rows count in the rate unless `exclude_missing`;
+    a group whose every decision is missing keeps its row (rate null, n 0, missing_share 1).
+    Columns: run_id, *by, <name> (0..1), n (rows counted), missing_share."""
     group = keys(by)
     require(frame, group, what)
+    value = expr.cast(pl.Float64)
+    missing = missing_decision(frame, value)
+    counted = value.is_not_null() & (~missing if exclude_missing else pl.lit(True))
     return (
         lazy(frame)
-        .with_columns(expr.cast(pl.Float64).alias("_value"))
-        .filter(pl.col("_value").is_not_null())
+        .with_columns(value.alias("_value"), missing.alias("_missing"), counted.alias("_counted"))
         .group_by(group)
-        .agg(pl.col("_value").mean().alias(name), pl.len().alias("n"))
+        .agg(
+            pl.col("_value").filter(pl.col("_counted")).mean().alias(name),
+            pl.col("_counted").sum().cast(pl.UInt32).alias("n"),
+            pl.col("_missing").cast(pl.Float64).mean().alias("missing_share"),
+        )
         .sort(group)
         .collect()
     )

@@ -2,22 +2,38 @@
 LLM counterpart of bounded-confidence dynamics (after Deffuant et al. 2000 and the value-change
 model of "Predicting Users' Value Changes by the Friends' Influence from Social Media Usage").
 
-A meeting takes two steps. Speak step: the agents of a random matching (both directions of each
-pair, one random dimension per pair) write a short argument. Listen step: each listener reads its
-partner's argument (fenced as quoted speech; the partner's true position is never shown) and
-reports its new position. In `llm_mode=filter` a listener only meets partners within its ε on that
-dimension (others are recorded as not heard, no call made): the bounded-confidence rule as a
-filter; in `free` mode everyone is heard and the model decides. With `llm_answer=likert` the
-listener answers on a 7-point scale: a new point moves it there; its current point keeps its exact
-position (no drift from rounding). Stubborn agents never move, whatever they answer. Scripted
-agents in the mix follow the Deffuant rule (`bounded_confidence`) or never move (`stubborn`).
+A meeting takes two steps. Speak step: the agents of a round's pairs (both directions of each pair,
+one random dimension per pair) write a short argument. The pairs of a round are a random matching
+(`pairing=matching`), or the next layer of disjoint pairs of a sequence of ⌊n/2⌋ meetings drawn as
+uniformly random edges (`edge`) or random agents and random neighbours (`node`), so that every
+agent's meetings keep their drawn order (see `bounded_confidence.sequential_layers`). Listen step:
+each listener reads its partner's argument (fenced as quoted speech; the partner's true position is
+never shown) and reports its new position. In `llm_mode=filter` a listener only meets partners
+within its ε on that dimension (others are recorded as not heard, no call made): the
+bounded-confidence rule as a filter; in `free` mode everyone is heard and the model decides. With
+`llm_answer=likert` the listener answers on a 7-point scale: a new point moves it there; its current
+point keeps its exact position (no drift from rounding). Stubborn agents never move, whatever they
+answer. Scripted agents in the mix follow the Deffuant rule (`bounded_confidence`) or never move (`stubborn`).
 
-A decision the model could not give (a missing answer) keeps the listener's position.
+A decision the model could not give is missing, never a default: a missing argument voids that meeting
+(the listener is not asked and keeps its position; the listen row says not heard), and a missing
+answer from a listener keeps its position.
+
+What the system prompt says about the agent's values is `anchor`:
+- `current` (the default): the persona's own words without its value scores, then "The values that
+  matter most to you now: ..." ranked from the agent's current positions (undebated values keep the
+  persona's scores). Both prompts then state one and the same state of the agent, which moves as it
+  is persuaded, so nothing holds it to where it started.
+- `initial`: the persona as sampled, listing the three values that mattered most at the start, for the
+  whole run, while the user prompt states the current position: a fixed anchor that can read as
+  stubbornness (kept to compare with earlier runs).
+- `none`: no value scores in the system prompt at all; the only statement of the agent's position is
+  the current one in the user prompt.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -25,6 +41,7 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from agents.decisions import ActionSpec, ChoiceField, DecisionBatch, Decisions, NumberField, TextField
+from agents.persona import SCHWARTZ_VALUES
 from agents.population import LLM
 from agents.prompts import Prompt, PromptTemplate, quote
 from scenarios import bounded_confidence as bc
@@ -45,6 +62,10 @@ class ValueDebateConfig(OpinionConfig):
     llm_mode: Literal["filter", "free"] = "filter"
     llm_answer: Literal["number", "likert"] = "number"
     argument_chars: int = Field(default=240, ge=20, le=2000)
+    pairing: bc.Pairing = Field(default="matching", description="matching | edge | node: which pairs meet")
+    anchor: Literal["current", "initial", "none"] = Field(
+        default="current", description="which values the system prompt says matter most to the agent"
+    )
 
     @model_validator(mode="after")
     def _whole_meetings(self) -> ValueDebateConfig:
@@ -65,10 +86,18 @@ class Meetings(World):
     argument: np.ndarray  # object: the speaker's text, filled by the speak step
 
 
+def _no_pairs() -> np.ndarray:
+    return np.zeros(0, np.int64)
+
+
 @dataclass
 class DebateWorld(OpinionWorld):
     meetings: Meetings | None = None
     phase: str = "speak"  # speak | listen
+    # pairing edge/node: the meetings drawn but not yet held (pairs and their layer), in layer order
+    queue_u: np.ndarray = field(default_factory=_no_pairs)
+    queue_v: np.ndarray = field(default_factory=_no_pairs)
+    queue_layer: np.ndarray = field(default_factory=_no_pairs)
 
 
 # ---- decisions -----------------------------------------------------------------------------------------------
@@ -112,21 +141,21 @@ RULES = (
 )
 ARGUMENT_PROMPT = Prompt(
     template=PromptTemplate(
-        system="{rules}\n\n{persona_text}",
+        system="{rules}\n\n{persona_text}\n\n{anchor}",
         user=(
             "{topic} {position}\nYou are talking with {partner}. In at most {limit} characters, give them one "
             "short argument for how important {value} is, true to your position. "
             'Reply in JSON as {{"argument": "..."}}.'
         ),
     ),
-    variables=("rules", "topic", "position", "partner", "limit", "value"),
+    variables=("rules", "anchor", "topic", "position", "partner", "limit", "value"),
 )
 UPDATE_PROMPT = Prompt(
     template=PromptTemplate(
-        system="{rules}\n\n{persona_text}",
+        system="{rules}\n\n{persona_text}\n\n{anchor}",
         user="{topic} {position}\n{argument}\nHaving heard this, how important is {value} to you now? {ask}",
     ),
-    variables=("rules", "topic", "position", "argument", "value", "ask"),
+    variables=("rules", "anchor", "topic", "position", "argument", "value", "ask"),
 )
 
 
@@ -147,6 +176,16 @@ def position_text(position: float, context: dict[str, Any]) -> str:
         point = round(float(position) * (points - 1)) + 1
         return f"Your current position is {point} on a scale from 1 (not important at all) to {points} (extremely)."
     return f"Your current position is {float(position):.2f} on a scale from 0 to 1."
+
+
+def anchor_text(profile: Any, names: Any) -> str:
+    """'The values that matter most to you now: a, b, c.' from one agent's current value profile (the
+    three highest scores, as the persona text ranks them)."""
+    if profile is None or not len(names):
+        return ""
+    scores = np.asarray(profile, np.float64)
+    top = np.argsort(-scores, kind="stable")[:3]
+    return "The values that matter most to you now: " + ", ".join(value_label(names[i]) for i in top) + "."
 
 
 def participant(agent_id: Any) -> str:
@@ -175,10 +214,36 @@ class ValueDebate(OpinionScenario):
     def default_mix(self) -> dict[str, float]:
         return {LLM: 1.0}
 
+    def persona_text_excludes(self, columns: tuple[str, ...]) -> set[str]:
+        """Under anchor current or none the persona text leaves its value scores out (see the module)."""
+        if self.config.anchor == "initial":
+            return set()
+        return {c for c in columns if c.startswith("value_")}
+
+    def profile_names(self) -> list[str]:
+        """The values an anchor ranks: the persona's Schwartz values, then debated dimensions that are not."""
+        population, _ = self._bound()
+        names = [v for v in SCHWARTZ_VALUES if f"value_{v}" in population.columns]
+        return names + [d for d in self.config.dimensions if d not in names]
+
+    def profile(self, world: DebateWorld) -> np.ndarray:
+        """(n, k) current value profile over `profile_names()`: the current positions on the debated
+        dimensions, the persona's scores on the others."""
+        population, _ = self._bound()
+        names = self.profile_names()
+        out = np.zeros((population.size, len(names)))
+        for k, name in enumerate(names):
+            if name in self.config.dimensions:
+                out[:, k] = world.positions[:, self.config.dimensions.index(name)]
+            else:
+                out[:, k] = population.personas.get_column(f"value_{name}").to_numpy().astype(np.float64)
+        return out
+
     def prompt_variables(self, spec: str, obs: dict, context: dict, seed: int) -> dict[str, Any]:
         name = context["dimensions"][int(obs["dimension"])]
         common = {
             "rules": RULES,
+            "anchor": anchor_text(obs.get("profile"), context.get("profile_names", ())),
             "topic": topic_text(name),
             "position": position_text(obs["position"], context),
             "value": value_label(name),
@@ -208,8 +273,14 @@ class ValueDebate(OpinionScenario):
         s, ls, dim = m.speaker[idx], m.listener[idx], m.dim[idx]
         context = {"dimensions": list(self.config.dimensions), "answer": self.config.llm_answer,
                    "likert_points": LIKERT_POINTS}  # fmt: skip
+        anchored = self.config.anchor == "current"
+        if anchored:
+            context["profile_names"] = self.profile_names()
+            profile = self.profile(world)
         if world.phase == "speak":
             obs = {"position": world.positions[s, dim], "dimension": dim, "partner": ls, "epsilon": world.eps[s]}
+            if anchored:
+                obs["profile"] = profile[s]
             return [DecisionBatch(spec=self.argument_spec, agent_ids=s, obs=obs, context=context)]
         obs = {
             "position": world.positions[ls, dim],
@@ -219,6 +290,8 @@ class ValueDebate(OpinionScenario):
             "speaker_position": world.positions[s, dim],
             "epsilon": world.eps[ls],
         }
+        if anchored:
+            obs["profile"] = profile[ls]
         return [DecisionBatch(spec=self.update_spec, agent_ids=ls, obs=obs, context=context)]
 
     def resolve(
@@ -238,13 +311,14 @@ class ValueDebate(OpinionScenario):
             summary = self._resolve_listen(world, decisions, rng, tables, decision_of)
         world.steps_done += 1
         due = world.phase == "speak" and world.updates % self.config.record_every == 0 and world.updates > 0
-        self.record_due(world, tables, due)
+        summary |= self.record_due(world, tables, due)
         return StepResult(world=world, tables=tables, summary=summary, decision_of=decision_of)
 
     def _meetings(self, world: DebateWorld, rng: np.random.Generator) -> Meetings:
-        """Next round: a random matching, both directions of each pair, one random dimension per pair."""
+        """Next round: disjoint pairs (see `pairing`), both directions of each pair, one random dimension
+        per pair."""
         _, graph = self._bound()
-        u, v = bc.random_matching(graph, rng)
+        u, v = bc.random_matching(graph, rng) if self.config.pairing == "matching" else self._next_layer(world, rng)
         dim = rng.integers(0, world.positions.shape[1], size=len(u))
         speaker, listener, dim = np.concatenate([u, v]), np.concatenate([v, u]), np.concatenate([dim, dim])
         if self.config.llm_mode == "filter":
@@ -254,6 +328,22 @@ class ValueDebate(OpinionScenario):
             heard = np.ones(len(speaker), bool)
         return Meetings(speaker, listener, dim, heard, np.full(len(speaker), None, dtype=object))
 
+    def _next_layer(self, world: DebateWorld, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """The next layer of disjoint pairs of the drawn sequence (a new sequence of ⌊n/2⌋ meetings
+        when the last one is used up)."""
+        _, graph = self._bound()
+        if not len(world.queue_u):
+            u, v = bc.random_pairs(graph, graph.n // 2, self.config.pairing, rng)
+            layers = bc.sequential_layers(u, v)
+            order = np.concatenate(layers) if layers else np.zeros(0, np.int64)
+            world.queue_u, world.queue_v = u[order], v[order]
+            world.queue_layer = np.repeat(np.arange(len(layers)), [len(layer) for layer in layers])
+        take = world.queue_layer == (world.queue_layer[0] if len(world.queue_layer) else 0)
+        pairs = world.queue_u[take], world.queue_v[take]
+        world.queue_u, world.queue_v = world.queue_u[~take], world.queue_v[~take]
+        world.queue_layer = world.queue_layer[~take]
+        return pairs
+
     def _resolve_speak(
         self, world: DebateWorld, decisions: list[Decisions], tables: dict, decision_of: dict
     ) -> dict[str, float]:
@@ -261,7 +351,9 @@ class ValueDebate(OpinionScenario):
         assert m is not None
         idx = np.flatnonzero(m.heard)
         texts = decisions[0].values["argument"] if decisions else np.empty(0, object)
+        said = ~decisions[0].missing if decisions else np.zeros(0, bool)
         m.argument[idx] = texts
+        m.heard[idx] = said  # a missing argument voids the meeting: its listener is not asked
         world.phase = "listen"
         if self.config.record_interactions and len(idx):
             k = len(idx)
@@ -293,7 +385,7 @@ class ValueDebate(OpinionScenario):
             answer = decisions[0]
             raw = answer.values["position"]
             # A missing answer keeps the position, and so does a stubborn listener whatever it answers.
-            usable = np.array([f is None for f in answer.fallback], bool) & self.movable[m.listener[idx]]
+            usable = ~answer.missing & self.movable[m.listener[idx]]
             if self.config.llm_answer == "likert":
                 reported = from_likert(raw, LIKERT_POINTS)
                 usable &= raw != to_likert(before[idx], LIKERT_POINTS)  # its own point on the scale: no rounding move

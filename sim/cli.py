@@ -5,6 +5,11 @@ Input errors (a bad config value, an unknown key, a broken persona file or edge 
 server) print one line and exit with status 2, leaving no run directory behind. A run that is stopped
 (SIGTERM, SIGINT, a server outage, a budget) is checkpointed and exits with the stop's code (143, 130,
 75, 3); one that cannot write its directory (disk full, read-only) says so in one line and exits with 1.
+
+`socsim -m` runs a sweep with whichever Hydra launcher is configured (`hydra/launcher=joblib`,
+`submitit_local`, `submitit_slurm`, `ray`); the layout and the sweep manifest are sim.sweep's. A cell
+whose input is refused fails alone: the others still run, the sweep manifest records why, and socsim
+ends with one line and status 2 once the sweep is over.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from agents.graph import EdgeListError
 from agents.population import PersonaFileError
@@ -25,6 +33,10 @@ from sim.recorder import RunDirError
 
 USAGE_ERROR = 2
 WRITE_ERROR = 1
+EMPTY_RUN_DIR = "run.dir: must be a path (leave it out to write to outputs/<date>/<time>)"
+
+# hydra/launcher=NAME -> the extra that installs its plugin.
+LAUNCHER_EXTRAS = {"joblib": "joblib", "submitit_local": "slurm", "submitit_slurm": "slurm", "ray": "ray-launcher"}
 
 
 def _input_errors() -> tuple[type[BaseException], ...]:
@@ -37,7 +49,7 @@ def _input_errors() -> tuple[type[BaseException], ...]:
             CheckpointError)  # fmt: skip
 
 
-def _stopped(program: str, stop: BaseException, run_dir: Path | str) -> None:
+def _stopped(program: str, stop: BaseException, run_dir: Path | str) -> NoReturn:
     """A stopped run: say how and how to continue, exit with the stop's code."""
     code = getattr(stop, "exit_code", 130)
     if not (Path(run_dir) / "manifest.json").exists():
@@ -48,48 +60,127 @@ def _stopped(program: str, stop: BaseException, run_dir: Path | str) -> None:
     sys.exit(code)
 
 
-def _remove_unused(directory: str) -> None:
-    """Remove the output directory Hydra made for a run that never started (and its empty parents)."""
-    path, stop = Path(directory).resolve(), Path.cwd().resolve()
-    while path != stop and stop in path.parents and path.is_dir() and not any(path.iterdir()):
+def _remove_unused(directory: Path, stop: Path) -> None:
+    """Remove an output directory Hydra made for a run that never started, if it is empty, and its empty
+    parents up to `stop` (only those below `stop`: Hydra made them for outputs/<date>/<time>)."""
+    path = directory.resolve()
+    stop = stop.resolve()
+    while path != stop and path.is_dir() and not any(path.iterdir()):
         path.rmdir()
+        if stop not in path.parents:
+            break
         path = path.parent
 
 
-def _fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
+    """Bad input: one line on stderr, exit status 2."""
     print(f"socsim: error: {message}", file=sys.stderr)
     sys.exit(USAGE_ERROR)
 
 
-@hydra.main(version_base=None, config_path="conf", config_name="config")
-def _app(cfg: DictConfig) -> None:
-    from hydra.core.hydra_config import HydraConfig
+def _run_dir(cfg: DictConfig, hydra_cfg: DictConfig, in_sweep: bool) -> Path | None:
+    """Where this run writes: the cell's directory in a sweep, else run.dir, else Hydra's output dir.
+    None when run.dir is given but empty."""
+    from sim import sweep
 
+    if in_sweep:
+        return sweep.cell_dir(hydra_cfg)
+    if OmegaConf.is_missing(cfg.run, "dir"):
+        return Path(hydra_cfg.runtime.output_dir)
+    return Path(str(cfg.run.dir)) if str(cfg.run.dir or "").strip() else None
+
+
+@hydra.main(version_base=None, config_path="conf", config_name="config")
+def _app(cfg: DictConfig) -> Path:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from sim import sweep
     from sim.run import RunWriteError, run
     from sim.stop import RunStopped
 
-    output_dir = HydraConfig.get().runtime.output_dir
-    config = None
+    hydra_cfg = HydraConfig.get()
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    hydra_dir = Path(hydra_cfg.runtime.output_dir)
+    run_dir = _run_dir(cfg, hydra_cfg, in_sweep)
+    if run_dir is None or hydra_dir.resolve() != run_dir.resolve():
+        # Hydra made its output dir relative to this process's working directory, which is not the one
+        # socsim was started in when a launcher runs the cell elsewhere (a Ray worker, for one).
+        _remove_unused(hydra_dir, Path.cwd())
+    if run_dir is None:
+        fail(EMPTY_RUN_DIR)
+    cfg.run.dir = str(run_dir)
     try:
         config = validate_config(to_plain(cfg))
-        run_dir = run(config)
+        written = run(config)
     except _input_errors() as exc:
-        _remove_unused(output_dir)
-        _fail(str(exc))
-    except RunStopped as stop:
-        _remove_unused(output_dir)  # stopped before it started: nothing to continue
-        _stopped("socsim", stop, config.run.dir if config else output_dir)
+        _remove_unused(run_dir, sweep.sweep_dir(hydra_cfg) if in_sweep else Path.cwd())
+        if in_sweep:
+            raise sweep.CellInputError(str(exc)) from None
+        fail(str(exc))
+    except RunStopped as stop:  # checkpointed: the whole sweep stops too (a preemption)
+        _remove_unused(run_dir, sweep.sweep_dir(hydra_cfg) if in_sweep else Path.cwd())
+        _stopped("socsim", stop, run_dir)
     except RunWriteError as exc:
+        if in_sweep:  # the cell fails alone
+            raise
         print(f"socsim: error: {exc}", file=sys.stderr)
         sys.exit(WRITE_ERROR)
     except KeyboardInterrupt:  # before the run started (its own handlers turn Ctrl-C into a checkpoint)
-        _remove_unused(output_dir)
+        _remove_unused(run_dir, sweep.sweep_dir(hydra_cfg) if in_sweep else Path.cwd())
         print("socsim: interrupted before the run started; nothing was written", file=sys.stderr)
         sys.exit(130)
-    if config.run.dry_run:
-        _remove_unused(output_dir)
-        return
-    print(f"socsim: run written to {run_dir}", file=sys.stderr)
+    except Exception:
+        if in_sweep:  # the cell fails alone; its traceback goes to the cell's log, one line to sweep.json
+            traceback.print_exc()
+        raise
+    if config.run.dry_run:  # nothing was written: remove the directory Hydra made
+        _remove_unused(run_dir, sweep.sweep_dir(hydra_cfg) if in_sweep else Path.cwd())
+        return written
+    print(f"socsim: run written to {written}", file=sys.stderr)
+    return written
+
+
+def _launcher_hint(message: str) -> str:
+    """Name the extra to install when a launcher's plugin is missing."""
+    for name, extra in LAUNCHER_EXTRAS.items():
+        if f"hydra/launcher/{name}'" in message or f"hydra_{name.split('_')[0]}_launcher" in message:
+            return f"{message} (install the launcher: pip install 'socsim[{extra}]')"
+    return message
+
+
+def _sweep_failed(exc: BaseException) -> NoReturn:
+    """A sweep ended with failed cells, or its launcher failed: close its manifest, print one line, exit."""
+    from sim import sweep
+
+    for root in sweep.open_sweeps():
+        cells = sweep.read(root)["cells"]
+        if not cells:  # the launcher failed before any cell started: leave nothing behind
+            sweep.abandon(root)
+            continue
+        cells_failed = any(c["status"] == "failed" for c in cells)
+        manifest = sweep.close_sweep(root, launch_error=None if cells_failed else _one_line(exc))
+        where = f"see {root / sweep.MANIFEST}"
+        if not cells_failed:
+            fail(f"sweep {root}: the launcher failed: {_launcher_hint(_one_line(exc))}; {where}")
+        failed = [c for c in manifest["cells"] if c["status"] == "failed"]
+        first = failed[0]
+        print(
+            f"socsim: error: sweep {root}: {len(failed)} of {len(manifest['cells'])} cells failed "
+            f"(first: {first['name'] or first['num']}: {first['error']}); {where}",
+            file=sys.stderr,
+        )
+        sys.exit(USAGE_ERROR if all(c["input_error"] for c in failed) else 1)
+    fail(_launcher_hint(_one_line(exc)))
+
+
+def _one_line(exc: BaseException) -> str:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from sim.sweep import error_line
+
+    return hydra_error_line(exc) if isinstance(exc, (HydraException, OmegaConfBaseException)) else error_line(exc)
 
 
 def main() -> None:
@@ -99,13 +190,34 @@ def main() -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     from scenarios.registry import register_configs
+    from sim import sweep
 
     register_configs()
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+    # sim/conf/hydra/launcher/ray.yaml replaces hydra-ray-launcher's defaults on purpose; Hydra 1.3 merges it
+    # onto the plugin's schema of the same name and warns that a later Hydra will stop doing so (it need not).
+    warnings.filterwarnings(
+        "ignore", message=r"\s*'hydra/launcher/ray' is validated against ConfigStore schema", category=UserWarning
+    )
     try:
         _app()
-    except (HydraException, OmegaConfBaseException) as exc:
-        _fail(hydra_error_line(exc))
+    except (KeyboardInterrupt, SystemExit) as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt) or exc.code == 130
+        for root in sweep.open_sweeps():  # a cell or the launcher was interrupted: the sweep is over
+            sweep.close_sweep(root, launch_error="interrupted" if interrupted else f"exit status {exc.code}")
+        if isinstance(exc, KeyboardInterrupt):
+            print("socsim: interrupted", file=sys.stderr)
+            sys.exit(130)
+        raise
+    except Exception as exc:
+        if sweep.open_sweeps():
+            _sweep_failed(exc)
+        if isinstance(exc, (HydraException, OmegaConfBaseException)):
+            line = hydra_error_line(exc)
+            if "Incompatible value 'None'" in line and "(hydra.run.dir)" in line:  # run.dir=null
+                fail(EMPTY_RUN_DIR)
+            fail(_launcher_hint(line))
+        raise
 
 
 def _continue(program: str, action: Callable[[], Path | None], run_dir: Path) -> None:

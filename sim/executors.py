@@ -8,9 +8,7 @@ by index.
 from __future__ import annotations
 
 import asyncio
-import logging
-import math
-import os
+import sys
 import threading
 from collections import Counter
 from typing import Protocol
@@ -18,20 +16,14 @@ from typing import Protocol
 import numpy as np
 
 from agents.decisions import DecisionBatch, Decisions
+from sim.ray_runtime import HeldStderr, ShardError, connect, one_line
 from sim.runner import DecisionRunner, DecisionSetup, group_by_code
 
-
-class ShardError(RuntimeError):
-    """Ray shards cannot be started (no cluster at the address, not enough resources)."""
+__all__ = ["Executor", "InProcessExecutor", "RayExecutor", "ShardError", "ShardLost", "make_executor"]
 
 
 class ShardLost(RuntimeError):
     """A shard actor died and Ray's restarts and task retries did not bring its answers back."""
-
-
-def _is_loopback(address: str) -> bool:
-    host = address.removeprefix("ray://").rsplit(":", 1)[0]
-    return host in ("localhost", "::1", "[::1]") or host.startswith("127.")
 
 
 class Executor(Protocol):
@@ -125,53 +117,56 @@ class RayExecutor:
         import ray
 
         self.ray = ray
-        self.started_ray = False
-        if not ray.is_initialized():
-            kwargs: dict = {"logging_level": logging.WARNING, "log_to_driver": True, "include_dashboard": False}
-            if address:
-                kwargs["address"] = address
-            else:
-                kwargs["num_cpus"] = max(os.cpu_count() or 1, math.ceil(shards * shard_cpus))
-            if not address or _is_loopback(address):
-                kwargs["_node_ip_address"] = "127.0.0.1"  # a local runtime listens on loopback only
-            try:
-                ray.init(**kwargs)
-            except ConnectionError as exc:
-                raise ShardError(f"run.ray_address: cannot join the Ray cluster at {address} ({exc})") from None
-            self.started_ray = True
+        self.restarts = restarts
+        self.lost_errors = tuple(getattr(ray.exceptions, name) for name in self.LOST)
         self.actors: list = []
+        self.started_ray = False
+        with HeldStderr() as held:
+            try:
+                self.started_ray = connect(address, shards * shard_cpus, held)
+                cpus = self._start_shards(shards, shard_cpus, setup, start_timeout_s)
+            except ShardError:
+                self.close()  # still holding: what Ray prints about the failure goes with it
+                raise
+        own_runtime = self.started_ray and not address
+        where = "a local Ray runtime" if own_runtime else f"the Ray cluster at {ray.get_runtime_context().gcs_address}"
+        print(f"socsim: {shards} shards on {where} ({cpus:g} CPUs)", file=sys.stderr)
+
+    def _start_shards(self, shards: int, shard_cpus: float, setup: DecisionSetup, start_timeout_s: float) -> float:
+        """Create the actors and wait until each is ready; returns the cluster's CPU count."""
+        ray = self.ray
         cpus = ray.cluster_resources().get("CPU", 0.0)
         if shards * shard_cpus > cpus:
-            self.close()
             raise ShardError(
                 f"run.shards={shards} x run.shard_cpus={shard_cpus} needs {shards * shard_cpus:g} CPUs "
                 f"but the Ray cluster has {cpus:g}; lower run.shards or run.shard_cpus"
             )
         n = setup.population.size
         self.bounds = np.linspace(0, n, shards + 1).round().astype(np.int64)
-        self.actor_class = ray.remote(num_cpus=shard_cpus, max_restarts=restarts, max_task_retries=restarts)(Shard)
+        self.actor_class = ray.remote(num_cpus=shard_cpus, max_restarts=self.restarts,
+                                      max_task_retries=self.restarts)(Shard)  # fmt: skip
         self.shared = ray.put(setup)
         self.start_timeout_s, self.shard_cpus = start_timeout_s, shard_cpus
-        self.lost_errors = tuple(getattr(ray.exceptions, name) for name in self.LOST)
         self._spawn()
+        return cpus
 
     def _spawn(self) -> None:
         """One actor per agent slice, waited for until ready."""
-        ray = self.ray
+        ray, shards, shard_cpus, start_timeout_s = self.ray, len(self.bounds) - 1, self.shard_cpus, self.start_timeout_s
         self.actors = [
             self.actor_class.remote(self.shared, int(lo), int(hi))
             for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True)
         ]
         try:
-            ray.get([a.ready.remote() for a in self.actors], timeout=self.start_timeout_s)
+            ray.get([a.ready.remote() for a in self.actors], timeout=start_timeout_s)
         except ray.exceptions.GetTimeoutError:
-            shards = len(self.actors)
-            self.close()
             raise ShardError(
-                f"Ray could not start {shards} shard actors with {self.shard_cpus} CPU each "
-                f"within {self.start_timeout_s:.0f} s; "
+                f"Ray could not start {shards} shard actors with {shard_cpus} CPU each within {start_timeout_s:.0f} s; "
                 "lower run.shards or run.shard_cpus"
             ) from None
+        except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+            died = "run.shards: a shard actor died while starting on the Ray cluster"
+            raise ShardError(f"{died}: {one_line(exc)}") from None
 
     def restart(self) -> None:
         """Fresh actors for every slice (the old ones are killed): after ShardLost."""

@@ -46,7 +46,7 @@ DECISION_COLUMNS = {
     "prompt_tokens": pl.Int32(),
     "completion_tokens": pl.Int32(),
     "cached": pl.Boolean(),
-    "fallback": pl.String(),
+    "fallback_reason": pl.String(),  # null: the agent's own answer; else why there is none (the action is null)
 }
 RUN_FILES = ("agents.parquet", "graph.parquet", "manifest.json")
 MAX_IN_FLIGHT = 3  # writer jobs (parts, checkpoints) pending at once: memory bound vs. overlap with stepping

@@ -51,12 +51,17 @@ class Totals:
             "decisions": dict(self.decisions),
             "llm": {
                 "calls": self.llm_calls,
-                "http_requests": (backend_counters or {}).get("calls", 0),
+                "http_requests": (backend_counters or {}).get("http_requests", 0),
+                "http_failed": {
+                    k.removeprefix("http_failed."): v
+                    for k, v in (backend_counters or {}).items()
+                    if k.startswith("http_failed.")
+                },
                 "cached": self.llm_cached,
                 "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
                 "mean_latency_ms": round(self.llm_latency_ms / max(self.llm_calls - self.llm_cached, 1), 3),
-                "fallbacks": dict(self.fallbacks),
+                "failures": dict(self.fallbacks),  # decisions without an answer, by reason
             },
         }
 
@@ -122,7 +127,7 @@ def _decision_meta(batches: list[DecisionBatch], decisions: list[Decisions], ctx
     codes = np.concatenate([b.policies for b in batches])
     names = ctx.population.policy_names
     by_model = np.isin(codes, [i for i, name in enumerate(names) if is_llm(name)])
-    fallback = np.concatenate([d.fallback for d in decisions])
+    fallback = np.concatenate([d.fallback_reason for d in decisions])
     has_fallback = fallback != None  # noqa: E711 - elementwise on an object array
     return pl.DataFrame(
         {
@@ -133,7 +138,7 @@ def _decision_meta(batches: list[DecisionBatch], decisions: list[Decisions], ctx
             "prompt_tokens": np.concatenate([d.prompt_tokens for d in decisions]),
             "completion_tokens": np.concatenate([d.completion_tokens for d in decisions]),
             "cached": np.concatenate([d.cached for d in decisions]),
-            "fallback": pl.Series(fallback.tolist(), dtype=pl.String)
+            "fallback_reason": pl.Series(fallback.tolist(), dtype=pl.String)
             if has_fallback.any()
             else pl.repeat(None, len(fallback), dtype=pl.String, eager=True),
         }
@@ -165,7 +170,7 @@ def _account(totals: Totals, meta: pl.DataFrame) -> None:
     totals.prompt_tokens += int(llm["prompt_tokens"].sum())
     totals.completion_tokens += int(llm["completion_tokens"].sum())
     totals.llm_latency_ms += float(llm.filter(~pl.col("cached"))["latency_ms"].sum())
-    for reason, count in meta.get_column("fallback").drop_nulls().value_counts(sort=True).iter_rows():
+    for reason, count in meta.get_column("fallback_reason").drop_nulls().value_counts(sort=True).iter_rows():
         totals.fallbacks[reason] += count
 
 

@@ -43,12 +43,12 @@ def as_stop(exc: BaseException) -> RunStopped | None:
         return exc
     if isinstance(exc, KeyboardInterrupt):
         return RunStopped(INTERRUPTED, 128 + signal.SIGINT, "interrupted (SIGINT)")
-    from sim.backends import errors
+    from sim.backends.errors import BackendOutage  # raised by the backend when every server stays down
 
-    outage = getattr(errors, "BackendOutage", None)  # raised by the backend when a server stays down
     cause = getattr(exc, "cause", None)  # a Ray shard's exception arrives wrapped (RayTaskError.cause)
-    if outage is not None and (isinstance(exc, outage) or isinstance(cause, outage)):
-        return RunStopped(INTERRUPTED, EX_TEMPFAIL, f"LLM server outage: {cause if isinstance(cause, outage) else exc}")
+    for outage in (exc, cause):
+        if isinstance(outage, BackendOutage):
+            return RunStopped(INTERRUPTED, EX_TEMPFAIL, f"LLM server outage: {outage}")
     return None
 
 

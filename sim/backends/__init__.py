@@ -1,8 +1,11 @@
 """LLM backends: an OpenAI-compatible async client (vLLM or any compatible API), a managed vLLM
 server, a durable response cache with replay, and the LLM policy that turns DecisionBatches into
-Decisions.
+Decisions (missing, with a reason, where no valid answer could be had).
 
-The engine wraps a run in `serving(config)` and builds one `LLMPolicy` per process that decides.
+The engine wraps a run in `serving(config)`, checks the scenario's longest prompts with
+`sim.backends.context.check_context` before step 0, and builds one `LLMPolicy` per process that
+decides. `BackendOutage` means the server stayed down: checkpoint and stop, resumable.
+`redact_url`/`redact_text` strip credentials from anything printed or recorded.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sim.backends.config import BackendConfig
-from sim.backends.errors import BackendError
+from sim.backends.errors import BackendError, BackendOutage
+from sim.backends.redact import redact_text, redact_url
 
-__all__ = ["BackendConfig", "BackendError", "serving"]
+__all__ = ["BackendConfig", "BackendError", "BackendOutage", "redact_text", "redact_url", "serving"]
 
 
 @contextmanager
@@ -26,7 +30,11 @@ def serving(config: BackendConfig) -> Iterator[BackendConfig]:
     if config.kind == "none" or config.mode == "replay":
         yield config
         return
-    from sim.backends.server import managed_server, preflight  # imports openai: only when a server is used
+    from sim.backends.client import quiet_http_loggers  # imports openai: only when a server is used
+    from sim.backends.server import managed_server, preflight
+
+    quiet_http_loggers()
+
     if config.launch:
         with managed_server(config) as base_url:
             resolved = config.model_copy(update={"base_url": base_url})

@@ -3,8 +3,8 @@
 SQLite in WAL mode lets several shard processes read and write the same file safely. Rows are
 written in one short transaction per batch (or every 256 calls), so a crash loses at most the
 answers of the batch in flight, which a rerun asks again. Failed calls are
-stored too (flagged), so a replay reproduces the fallbacks of the live run, while a live rerun
-asks again instead of reusing a failure.
+stored too (flagged), so a replay reproduces the missing decisions of the live run, while a live
+rerun asks again instead of reusing a failure.
 """
 
 from __future__ import annotations
@@ -28,18 +28,30 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 
 
-def request_key(request: dict[str, Any]) -> str:
-    """Stable hash of a request (model, messages, sampling params, structured-output spec, seed)."""
-    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def canonical_json(value: Any) -> str:
+    """The one JSON form of a value: no spaces, UTF-8 kept (what is hashed and sent). Keys keep the
+    order the request was built in, never sorted: the order of a JSON schema's properties is the
+    order a model writes the fields (a justification before the amount it justifies, a prediction
+    before the move), and the request is built the same way every time, so the hash is stable."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-@dataclass(frozen=True)
+def request_key(body: bytes) -> str:
+    """Stable hash of a serialised request (model, messages, sampling params, output spec, seed)."""
+    return hashlib.sha256(body).hexdigest()
+
+
+_LOOKUP_CHUNK = 900  # keys per SELECT ... IN (...), under SQLite's bound-variable limit
+
+
+@dataclass(frozen=True, slots=True)
 class CachedResponse:
+    """A completed call: the reply text and its token counts, or why it failed."""
+
     content: str | None  # the reply text, None when the call failed
-    error: str | None  # the failure reason ("timeout", "server_error", "connection"), None on success
-    prompt_tokens: int
-    completion_tokens: int
+    error: str | None  # the failure reason ("timeout", "server_error", "connection", ...), None on success
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class ResponseCache:
@@ -59,6 +71,21 @@ class ResponseCache:
             "SELECT content, error, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,)
         ).fetchone()
         return None if row is None else CachedResponse(*row)
+
+    def get_many(self, keys: list[str]) -> dict[str, CachedResponse]:
+        """The stored calls among `keys` (one query per chunk: a batch looks itself up at once)."""
+        found: dict[str, CachedResponse] = {}
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), _LOOKUP_CHUNK):
+            chunk = unique[start : start + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key, content, error, prompt_tokens, completion_tokens FROM responses WHERE key IN ({marks})",
+                chunk,
+            ).fetchall()
+            for key, *row in rows:
+                found[key] = CachedResponse(*row)
+        return found
 
     def put(self, key: str, response: CachedResponse) -> None:
         """Queue a completed call for the next `flush` (one transaction per batch keeps writes cheap)."""

@@ -1,25 +1,44 @@
-"""Async OpenAI-compatible clients over one or more endpoints, with bounded concurrency per endpoint.
+"""OpenAI-compatible clients over one or more endpoints, with bounded concurrency per endpoint.
 
-Each endpoint gets its own `AsyncOpenAI` (whose own retry machinery handles 5xx, timeouts and
-dropped connections with backoff) and a cap on requests in flight; a request goes to the endpoint
-with the fewest in flight, so a slow server gets less work.
+Each endpoint gets its own `AsyncOpenAI` (whose retry machinery handles 5xx, 429 with Retry-After,
+timeouts and dropped connections with backoff) over a counting transport (see transport.py) and a
+semaphore capping its requests in flight. Requests go through the client's generic `post` with the
+body already serialised and the raw HTTP response back: the typed `chat.completions.create` path
+re-validates every request against its TypedDicts and builds pydantic models of every reply, which
+cost more CPU than the rest of a decision together.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import Counter
+from typing import Any
 
-from openai import AsyncOpenAI
+import httpx2
+from openai import DEFAULT_TIMEOUT, APIStatusError, AsyncOpenAI, omit
 
+from sim.backends.cache import CachedResponse
 from sim.backends.config import BackendConfig
 from sim.backends.errors import BackendError
+from sim.backends.transport import CHAT_PATH, AioHttpTransport, CountingTransport
 
 # A local vLLM started without --api-key accepts any key, but the client insists on one.
 _LOCAL_DUMMY_KEY = "EMPTY"
+# Loggers of the HTTP stack that log every request at INFO (Hydra's root handler would print them).
+HTTP_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "openai", "aiohttp")
+_PROBE_TIMEOUT_S = 5.0
+# The SDK's telemetry headers (platform, runtime) are of no use to a vLLM server, and every header
+# costs CPU per request in httpx2's header handling; they are left out.
+NO_TELEMETRY = {
+    name: omit
+    for name in (
+        "X-Stainless-Lang", "X-Stainless-Package-Version", "X-Stainless-OS", "X-Stainless-Arch",
+        "X-Stainless-Runtime", "X-Stainless-Runtime-Version",
+    )
+}  # fmt: skip
 
 
 def api_key(config: BackendConfig) -> str:
@@ -32,36 +51,132 @@ def api_key(config: BackendConfig) -> str:
     raise BackendError(f"backend.api_key_env: environment variable {config.api_key_env} is not set")
 
 
+def quiet_http_loggers() -> None:
+    """No per-request log lines: the HTTP stack logs at WARNING unless a user configured it."""
+    for name in HTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+
+def parse_completion(raw: bytes) -> CachedResponse:
+    """A chat-completion body -> CachedResponse; a body that is not one is a `malformed` failure."""
+    try:
+        data = json.loads(raw)
+        content = data["choices"][0]["message"]["content"]
+        usage = data.get("usage") or {}
+        prompt, completion = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return CachedResponse(None, "malformed")
+    if not isinstance(content, str):
+        return CachedResponse(None, "malformed", prompt, completion)
+    return CachedResponse(content, None, prompt, completion)
+
+
+class LeanAsyncClient(httpx2.AsyncClient):
+    """httpx2's client, building and sending plain requests (absolute URL, body bytes, headers) directly.
+
+    The openai client builds every request through `build_request` and sends it with `send`;
+    httpx2's versions merge the URL with a base URL, the headers with the client's defaults, cookies
+    and query parameters, then run auth flows, redirect handling and a cookie jar, none of which a
+    chat-completion request to an OpenAI-compatible server uses, at a CPU cost comparable to the
+    HTTP exchange itself. Anything else (credentials in the URL, an auth object, a closed client)
+    takes httpx2's own path. Redirects are not followed on the direct path."""
+
+    def __init__(self, *, transport: httpx2.AsyncBaseTransport, **kwargs: Any) -> None:
+        super().__init__(transport=transport, **kwargs)
+        self.direct_transport = transport
+        self._parsed: dict[str, httpx2.URL] = {}  # the few URLs requests go to, parsed once
+
+    async def send(  # type: ignore[override]
+        self, request: httpx2.Request, *, stream: bool = False, auth: Any = httpx2.USE_CLIENT_DEFAULT, **rest: Any
+    ) -> httpx2.Response:
+        if auth is not httpx2.USE_CLIENT_DEFAULT or self.auth is not None or request.url.userinfo or self.is_closed:
+            return await super().send(request, stream=stream, auth=auth, **rest)
+        response = await self.direct_transport.handle_async_request(request)
+        response.request = request
+        if not stream:
+            await response.aread()
+        return response
+
+    def build_request(  # type: ignore[override]
+        self, method: str, url: httpx2.URL | str, *, content: Any = None, headers: Any = None,
+        timeout: Any = httpx2.USE_CLIENT_DEFAULT, extensions: Any = None, **rest: Any,
+    ) -> httpx2.Request:  # fmt: skip
+        plain = isinstance(url, str) and "://" in url and extensions is None and not any(rest.values())
+        if not plain:
+            return super().build_request(
+                method, url, content=content, headers=headers, timeout=timeout, extensions=extensions, **rest
+            )
+        chosen = self.timeout if timeout is httpx2.USE_CLIENT_DEFAULT else httpx2.Timeout(timeout)
+        parsed = self._parsed.get(url)  # type: ignore[call-overload]
+        if parsed is None:
+            parsed = httpx2.URL(url)
+            if len(self._parsed) < 64:
+                self._parsed[url] = parsed  # type: ignore[index]
+        return httpx2.Request(
+            method, parsed, content=content, headers=headers, extensions={"timeout": chosen.as_dict()}
+        )
+
+
+def _http_client(config: BackendConfig, counters: Counter[str]) -> httpx2.AsyncClient:
+    """The HTTP client under the openai client, on a counting transport (aiohttp or httpx2's own),
+    with the openai client's default timeout and redirect settings."""
+    connections = config.max_concurrency + 8
+    if config.transport == "aiohttp":
+        inner: httpx2.AsyncBaseTransport = AioHttpTransport(limit=connections)
+    else:
+        inner = httpx2.AsyncHTTPTransport(limits=httpx2.Limits(max_connections=connections))
+    return LeanAsyncClient(transport=CountingTransport(inner, counters), timeout=DEFAULT_TIMEOUT, follow_redirects=True)
+
+
 class EndpointPool:
-    """Least-in-flight balancing over endpoints, each capped at `max_concurrency` requests."""
+    """One client and one in-flight cap (`max_concurrency`) per endpoint; belongs to one event loop."""
 
-    def __init__(self, config: BackendConfig) -> None:
+    def __init__(self, config: BackendConfig, counters: Counter[str]) -> None:
+        quiet_http_loggers()
         key = api_key(config)
-        # httpx logs every request at INFO: thousands of lines per step drown the progress output.
-        for name in ("httpx", "openai"):
-            if logging.getLogger(name).level == logging.NOTSET:
-                logging.getLogger(name).setLevel(logging.WARNING)
+        self.urls = config.urls
         self.clients = [
-            AsyncOpenAI(base_url=url, api_key=key, max_retries=config.max_retries, timeout=config.timeout_s)
-            for url in config.urls
+            AsyncOpenAI(
+                base_url=url,
+                api_key=key,
+                max_retries=config.max_retries,
+                timeout=config.timeout_s,
+                http_client=_http_client(config, counters),
+                default_headers=NO_TELEMETRY,  # type: ignore[arg-type]
+            )
+            for url in self.urls
         ]
-        self.in_flight = [0] * len(self.clients)
+        # The absolute URL spares the client a relative-URL merge per request; options given here
+        # (the client's own values) spare it copying their defaults per request.
+        self.chat_urls = [f"{url.rstrip('/')}{CHAT_PATH}" for url in self.urls]
+        self._options: Any = {"max_retries": config.max_retries, "timeout": config.timeout_s, "headers": {}}
+        self.slots = [asyncio.Semaphore(config.max_concurrency) for _ in self.urls]
         self.limit = config.max_concurrency
-        self._free = asyncio.Condition()
 
-    @asynccontextmanager
-    async def client(self) -> AsyncIterator[AsyncOpenAI]:
-        """Hold a slot on the least busy endpoint for the duration of one request."""
-        async with self._free:
-            await self._free.wait_for(lambda: min(self.in_flight) < self.limit)
-            i = min(range(len(self.in_flight)), key=self.in_flight.__getitem__)
-            self.in_flight[i] += 1
+    def __len__(self) -> int:
+        return len(self.clients)
+
+    async def ask(self, endpoint: int, body: bytes) -> CachedResponse:
+        """POST one serialised chat-completion body; raises the openai client's errors after its retries."""
+        async with self.slots[endpoint]:
+            response: Any = await self.clients[endpoint].post(
+                self.chat_urls[endpoint], content=body, cast_to=httpx2.Response, options=self._options
+            )
+        return parse_completion(response.content)
+
+    async def answers(self, endpoint: int) -> bool:
+        """Whether the endpoint answers GET /models now (one attempt, no retries)."""
         try:
-            yield self.clients[i]
-        finally:
-            async with self._free:
-                self.in_flight[i] -= 1
-                self._free.notify()
+            response: Any = await self.clients[endpoint].get(
+                "/models", cast_to=httpx2.Response, options={"max_retries": 0, "timeout": _PROBE_TIMEOUT_S}
+            )
+        except APIStatusError:  # it answered, if only with an error status
+            return True
+        except Exception:  # refused, dropped, timed out: not up
+            return False
+        return response.status_code > 0
 
     async def aclose(self) -> None:
         for client in self.clients:

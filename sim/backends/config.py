@@ -35,6 +35,10 @@ DEFAULT_SERVER_ARGS = (
 )
 
 
+# backend.on_failure: abort | retry_step | policy:<scripted policy name>
+ON_FAILURE_PATTERN = r"^(abort|retry_step|policy:[A-Za-z_][A-Za-z0-9_]*)$"
+
+
 def socsim_cache_root() -> Path:
     """Per-user cache folder (`$SOCSIM_CACHE`, else ~/.cache/socsim): stable across runs."""
     return Path(os.environ.get("SOCSIM_CACHE") or Path.home() / ".cache" / "socsim")
@@ -61,6 +65,16 @@ class BackendConfig(BaseModel):
     timeout_s: float = Field(default=60.0, gt=0)  # per HTTP attempt
     max_retries: int = Field(default=2, ge=0)  # client retries (backoff) on 5xx, timeouts, disconnects
     invalid_retries: int = Field(default=1, ge=0)  # new asks (new seed) when a reply fails validation
+    # HTTP transport under the openai client: aiohttp (openai[aiohttp], ~2x less CPU per request) or httpx.
+    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    # What the engine does with a decision that could not be obtained (it is recorded as missing):
+    # abort the run, ask the whole step again, or let a named scripted policy stand in (recorded as such).
+    on_failure: str = Field(default="abort", pattern=ON_FAILURE_PATTERN)
+    # Share of failed decisions (per step or overall) above which the run stops with status failed.
+    max_failure_rate: float = Field(default=0.01, ge=0.0, le=1.0)
+    # How long a server that refuses every connection is waited for (with backoff) before the run
+    # checkpoints and stops, resumable.
+    outage_timeout_s: float = Field(default=300.0, ge=0.0)
     # Response cache: live runs read and write it, replay runs only read it (and fail on a miss).
     mode: Literal["live", "replay"] = "live"
     cache: bool = True
@@ -87,6 +101,11 @@ class BackendConfig(BaseModel):
         if self.mode == "replay" and not self.cache:
             raise ValueError("backend.mode=replay needs backend.cache=true")
         return self
+
+    @property
+    def stand_in_policy(self) -> str | None:
+        """The scripted policy named by `on_failure=policy:<name>`, else None."""
+        return self.on_failure.removeprefix("policy:") if self.on_failure.startswith("policy:") else None
 
     @property
     def urls(self) -> tuple[str, ...]:

@@ -1,11 +1,14 @@
 """A model-free OpenAI-compatible server for tests and benchmarks: answers at once with a valid
-structured reply derived from the request's seed, or misbehaves on demand (HTTP 500 or 400, a hang, a
-malformed body, a dropped connection, an off-spec answer) so the client's fault handling can be
-tested against real HTTP.
+structured reply derived from the request's seed, or misbehaves on demand (HTTP 500, 400 or 429 with
+Retry-After, a hang, a malformed body, a connection dropped before or in the middle of the reply, an
+off-spec answer) so the client's fault handling can be tested against real HTTP.
+
+Like vLLM it lists `max_model_len` in GET /v1/models, counts prompt tokens at POST /tokenize (one
+token per whitespace-separated word, plus 4 per message: a stand-in tokenizer) and rejects a request
+whose prompt plus max_tokens exceed that length with vLLM's 400 message.
 
 In-process: `with FakeOpenAIServer(model="fake") as srv: srv.base_url`. As a process (benchmarks,
-so the server does not share the client's interpreter): `python -m sim.backends.fake_server --port 0`
-prints the port.
+a server killed and restarted): `python -m sim.backends.fake_server --port 0` prints the port.
 """
 
 from __future__ import annotations
@@ -14,10 +17,14 @@ import argparse
 import asyncio
 import json
 import threading
+import time
 from collections import defaultdict, deque
 from typing import Any
 
-FAULTS = ("ok", "500", "400", "timeout", "malformed", "drop", "invalid")
+from sim.backends.loops import new_event_loop
+
+FAULTS = ("ok", "500", "400", "429", "timeout", "malformed", "drop", "truncated", "invalid")
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
 
 
 def valid_content(body: dict[str, Any]) -> str:
@@ -49,11 +56,24 @@ class FakeOpenAIServer:
     `inject(seed, *faults)`: the next requests carrying that seed misbehave in order (see FAULTS);
     `default`: what every other request does. `requests` records every completion request body."""
 
-    def __init__(self, model: str = "fake-model", port: int = 0, hang_s: float = 30.0, record: bool = True) -> None:
+    def __init__(
+        self,
+        model: str = "fake-model",
+        port: int = 0,
+        hang_s: float = 30.0,
+        record: bool = True,
+        max_model_len: int | None = 2048,
+        retry_after: str = "1",
+        tokenize: bool = True,
+    ) -> None:
         self.model = model
         self.record = record
         self.port = port
         self.hang_s = hang_s
+        self.max_model_len = max_model_len
+        self.retry_after = retry_after  # the Retry-After header of injected 429s (seconds)
+        self.tokenize = tokenize  # False: no /tokenize route (like OpenAI's API); max_model_len None: none listed
+        self.arrivals: list[tuple[int, float]] = []  # (seed, time.monotonic()) of every completion request
         self.default = "ok"
         self.delay_s = 0.0  # added to every answer (to hold requests in flight)
         self.in_flight = 0
@@ -89,7 +109,7 @@ class FakeOpenAIServer:
             self._thread.join()
 
     def _serve_forever(self, ready: threading.Event) -> None:
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop()
         self._server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port))
         self.port = self._server.sockets[0].getsockname()[1]
         ready.set()
@@ -120,24 +140,46 @@ class FakeOpenAIServer:
 
     async def _respond(self, method: str, path: str, raw: bytes, writer: asyncio.StreamWriter) -> bool:
         """Write one response; False when the connection must be dropped."""
-        if method == "GET" and path.rstrip("/").endswith("/models"):
-            self._write(writer, 200, json.dumps({"object": "list", "data": [{"id": self.model, "object": "model"}]}))
+        route = path.split("?", 1)[0].rstrip("/")
+        if method == "GET" and route.endswith("/models"):
+            card: dict[str, Any] = {"id": self.model, "object": "model"}
+            if self.max_model_len is not None:
+                card["max_model_len"] = self.max_model_len
+            self._write(writer, 200, json.dumps({"object": "list", "data": [card]}))
             return True
-        if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
+        if method == "POST" and route.endswith("/tokenize") and self.tokenize:
+            count = self.prompt_tokens(json.loads(raw).get("messages", []))
+            self._write(writer, 200, json.dumps({"count": count, "max_model_len": self.max_model_len, "tokens": []}))
+            return True
+        if method != "POST" or not route.endswith("/chat/completions"):
             self._write(writer, 404, json.dumps({"error": {"message": f"no route {path}"}}))
             return True
         body = json.loads(raw)
+        seed = int(body.get("seed") or 0)
         if self.record:
             self.requests.append(body)
-        queue = self._faults.get(int(body.get("seed") or 0))
+            self.arrivals.append((seed, time.monotonic()))
+        queue = self._faults.get(seed)
         fault = queue.popleft() if queue else self.default
         if fault == "drop":
             return False
-        if fault in ("500", "400"):
-            self._write(writer, int(fault), json.dumps({"error": {"message": f"injected {fault}"}}))
+        if fault == "truncated":  # headers and half a body, then the connection closes
+            writer.write(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{"id":')
+            return False
+        if fault in ("500", "400", "429"):
+            headers = {"Retry-After": self.retry_after} if fault == "429" else {}
+            self._write(writer, int(fault), json.dumps({"error": {"message": f"injected {fault}"}}), headers)
             return True
         if fault == "malformed":
             self._write(writer, 200, '{"id": "x", "choices": [')
+            return True
+        prompt = self.prompt_tokens(body.get("messages", []))
+        if self.max_model_len is not None and prompt + int(body.get("max_tokens") or 16) > self.max_model_len:
+            message = (
+                f"This model's maximum context length is {self.max_model_len} tokens. However, you requested "
+                f"{body.get('max_tokens')} output tokens and your prompt contains {prompt} input tokens."
+            )
+            self._write(writer, 400, json.dumps({"error": {"message": message, "code": 400}}))
             return True
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -152,8 +194,13 @@ class FakeOpenAIServer:
         self._write(writer, 200, json.dumps(self._completion(body, content)))
         return True
 
+    @staticmethod
+    def prompt_tokens(messages: list[dict[str, Any]]) -> int:
+        """The stand-in tokenizer: words plus 4 per message (role markers), plus 3 (generation prompt)."""
+        return sum(len(str(m.get("content", "")).split()) + 4 for m in messages) + 3
+
     def _completion(self, body: dict[str, Any], content: str) -> dict[str, Any]:
-        words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
+        words = self.prompt_tokens(body.get("messages", []))
         return {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
@@ -164,11 +211,11 @@ class FakeOpenAIServer:
         }
 
     @staticmethod
-    def _write(writer: asyncio.StreamWriter, status: int, payload: str) -> None:
+    def _write(writer: asyncio.StreamWriter, status: int, payload: str, headers: dict[str, str] | None = None) -> None:
         data = payload.encode()
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}[status]
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         writer.write(
-            f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+            f"HTTP/1.1 {status} {_REASONS[status]}\r\nContent-Type: application/json\r\n{extra}"
             f"Content-Length: {len(data)}\r\n\r\n".encode()
             + data
         )
@@ -178,8 +225,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--model", default="fake-model")
+    parser.add_argument("--delay-s", type=float, default=0.0, help="added to every answer")
     args = parser.parse_args()
     with FakeOpenAIServer(model=args.model, port=args.port, record=False) as server:
+        server.delay_s = args.delay_s
         print(server.port, flush=True)
         threading.Event().wait()
 

@@ -23,6 +23,7 @@ import httpx
 from sim.backends.client import api_key
 from sim.backends.config import BackendConfig
 from sim.backends.errors import BackendError
+from sim.backends.redact import redact_text, redact_url
 
 _LOG_TAIL_LINES = 8
 
@@ -54,27 +55,31 @@ def preflight(config: BackendConfig) -> None:
     """Fail in one line, before step 0, when an endpoint is unreachable or does not serve the model."""
     key = api_key(config)
     for url in config.urls:
+        shown = redact_url(url)
         try:
             models = served_models(url, key)
         except httpx.HTTPStatusError as exc:
             status = exc.response.status_code
-            raise BackendError(f"backend {url}: GET /models answered HTTP {status}") from None
+            raise BackendError(f"backend {shown}: GET /models answered HTTP {status}") from None
         except (httpx.HTTPError, ValueError) as exc:
-            raise BackendError(f"backend {url} is not reachable ({type(exc).__name__}: {exc})") from None
+            detail = redact_text(f"{type(exc).__name__}: {exc}")
+            raise BackendError(f"backend {shown} is not reachable ({detail})") from None
         if config.model not in models:
-            raise BackendError(f"backend {url} does not serve model {config.model!r} (it serves {models})")
+            raise BackendError(f"backend {shown} does not serve model {config.model!r} (it serves {models})")
 
 
 def server_versions(config: BackendConfig) -> dict[str, str | None]:
     """Each endpoint's server version (vLLM's GET /version), for the manifest: outputs can change
-    between server versions even at temperature 0. Best effort: None where it cannot be read."""
+    between server versions even at temperature 0. Best effort: None where it cannot be read.
+    Keyed by the redacted URL (no credentials reach the manifest)."""
     found: dict[str, str | None] = {}
     for url in config.urls:
         root = url.rstrip("/").removesuffix("/v1")
+        shown = str(redact_url(url))
         try:
-            found[url] = str(httpx.get(f"{root}/version", timeout=5.0).raise_for_status().json()["version"])
+            found[shown] = str(httpx.get(f"{root}/version", timeout=5.0).raise_for_status().json()["version"])
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
-            found[url] = None
+            found[shown] = None
     return found
 
 
@@ -158,6 +163,6 @@ def _wait_ready(process: subprocess.Popen, base_url: str, key: str, timeout: flo
             return
         if time.monotonic() > deadline:
             raise BackendError(
-                f"vLLM server did not answer at {base_url} within {timeout:g} s; log: {log_tail(log_path)}"
+                f"vLLM server did not answer at {redact_url(base_url)} within {timeout:g} s; log: {log_tail(log_path)}"
             )
         time.sleep(0.5)

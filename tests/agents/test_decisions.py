@@ -15,7 +15,6 @@ DONATE = ActionSpec(
         ChoiceField(name="action", options=("donate", "punish")),
         NumberField(name="amount", minimum=0, maximum=100),
     ),
-    fallback={"justification": "", "action": "donate", "amount": 0},
 )
 
 
@@ -56,13 +55,37 @@ def test_json_schema_is_closed_and_complete():
     assert not DONATE.is_single_choice
 
 
-def test_spec_rejects_a_fallback_that_does_not_fit():
-    with pytest.raises(ValidationError, match="not one of"):
-        ActionSpec(name="m", fields=(ChoiceField(name="move", options=("J", "F")),), fallback={"move": "X"})
+def test_spec_has_no_fallback_action():
+    with pytest.raises(ValidationError, match="fallback"):
+        ActionSpec(name="m", fields=(ChoiceField(name="move", options=("J", "F")),), fallback={"move": "J"})
+
+
+def test_unanswered_decisions_hold_no_value_that_reads_as_a_move():
+    out = Decisions.unanswered(DONATE, 3)
+    assert out.missing.all() and out.values["action"].tolist() == [-1, -1, -1]
+    assert np.isnan(out.values["amount"]).all() and out.values["justification"].tolist() == [None] * 3
+    assert out.fallback_reason.tolist() == [None] * 3 and out.attempts.tolist() == [0, 0, 0]
+    whole = Decisions.empty(DONATE, 4)
+    whole.put(np.array([1, 3]), _first(out, 2))
+    assert whole.missing.tolist() == [False, True, False, True]
+    assert whole.values["action"].tolist() == [0, -1, 0, -1]
+    assert whole.reply.tolist() == [None, "J", None, "J"] and whole.messages[0] is None
+    assert Decisions.scripted({"action": np.zeros(2, np.int16)}).messages is None  # scripted batches carry none
+
+
+def _first(out: Decisions, k: int) -> Decisions:
+    return Decisions(
+        values={name: column[:k] for name, column in out.values.items()},
+        latency_ms=out.latency_ms[:k], prompt_tokens=out.prompt_tokens[:k],
+        completion_tokens=out.completion_tokens[:k], cached=out.cached[:k], missing=out.missing[:k],
+        fallback_reason=out.fallback_reason[:k], attempts=out.attempts[:k],
+        messages=np.array(['[{"role":"user","content":"hi"}]'] * k, dtype=object),
+        reply=np.array(["J"] * k, dtype=object),
+    )  # fmt: skip
 
 
 def test_batch_take_and_put_round_trip():
-    spec = ActionSpec(name="m", fields=(ChoiceField(name="move", options=("J", "F")),), fallback={"move": "J"})
+    spec = ActionSpec(name="m", fields=(ChoiceField(name="move", options=("J", "F")),))
     batch = DecisionBatch(spec=spec, agent_ids=np.arange(6), obs={"x": np.arange(6) * 10},
                           seeds=np.arange(6, dtype=np.uint64))  # fmt: skip
     index = np.array([4, 1])
@@ -76,7 +99,7 @@ def test_batch_take_and_put_round_trip():
 
 
 def test_uniforms_come_from_the_seeds():
-    spec = ActionSpec(name="m", fields=(ChoiceField(name="move", options=("J", "F")),), fallback={"move": "J"})
+    spec = ActionSpec(name="m", fields=(ChoiceField(name="move", options=("J", "F")),))
     seeds = np.random.default_rng(0).integers(0, 2**64 - 1, 10_000, dtype=np.uint64, endpoint=True)
     u = DecisionBatch(spec=spec, agent_ids=np.zeros(10_000), seeds=seeds).uniforms()
     assert ((u >= 0) & (u < 1)).all() and 0.49 < u.mean() < 0.51

@@ -81,9 +81,9 @@ def vd_run(tmp_path: Path) -> Path:
             "policy": ["llm"],
             "backend": ["vllm"],
             "model": ["tiny"],
-            "fallback": [None],
+            "fallback_reason": [None],
         },
-        schema_overrides={"step": pl.Int64, "round": pl.Int32, "fallback": pl.String},
+        schema_overrides={"step": pl.Int64, "round": pl.Int32, "fallback_reason": pl.String},
     )
     return write_run(
         tmp_path / "vd_run",

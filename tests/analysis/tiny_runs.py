@@ -80,12 +80,12 @@ def ipd_rows(matches: list[tuple[int, int, list[tuple[str, str]]]], policy: dict
                         "prompt_tokens": 0,
                         "completion_tokens": 0,
                         "cached": False,
-                        "fallback": None,
+                        "fallback_reason": None,
                     }
                 )
     return pl.DataFrame(
         rows,
-        schema_overrides={"step": pl.Int64, "round": pl.Int32, "model": pl.String, "fallback": pl.String},
+        schema_overrides={"step": pl.Int64, "round": pl.Int32, "model": pl.String, "fallback_reason": pl.String},
     )
 
 

@@ -14,7 +14,6 @@ from sim.backends.policy import LLMPolicy
 MOVE_SPEC = ActionSpec(
     name="ipd_move",
     fields=(ChoiceField(name="move", options=("J", "F")),),
-    fallback={"move": "J"},
     max_tokens=2,
     temperature=0.0,
 )
@@ -24,7 +23,6 @@ GIVE_SPEC = ActionSpec(
         NumberField(name="give", minimum=0, maximum=10, integer=True),
         TextField(name="why", max_chars=40),
     ),
-    fallback={"give": 0, "why": ""},
     max_tokens=128,
 )
 

@@ -26,7 +26,7 @@ def test_managed_server_runs_the_ipd_then_replay_matches(vllm_python, tiny_model
     assert live.returncode == 0, live.stderr[-2000:]
     rows = interactions(tmp_path / "live")
     assert rows.height == 15 * 2 * 3 and set(rows["backend"]) == {"vllm"} and set(rows["model"]) == {"tiny"}
-    assert (rows["prompt_tokens"] > 0).all() and rows["fallback"].null_count() == rows.height
+    assert (rows["prompt_tokens"] > 0).all() and rows["fallback_reason"].null_count() == rows.height
     with pytest.raises(httpx.ConnectError):  # the server is gone with the run
         httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=5)
     assert list((tmp_path / "server").iterdir()) == []

@@ -1,6 +1,6 @@
 """LLMPolicy against a fake OpenAI-compatible server over real HTTP: request shape, parsing,
-bounds, faults (500s, timeouts, malformed bodies, dropped connections), concurrency, the cache
-and replay."""
+bounds, missing decisions and their reasons, concurrency, the cache and replay. The fault-injection
+suite (retries, outages, a server killed mid-batch) is in test_faults.py."""
 
 from __future__ import annotations
 
@@ -41,8 +41,9 @@ def test_choice_requests_carry_seed_structured_choice_and_spec_temperature(fake_
     expected = np.array([int(s) % 2**31 % 2 for s in batch.seeds])
     assert np.array_equal(out.values["move"], expected)
     assert (out.prompt_tokens > 0).all() and (out.completion_tokens == 1).all()
-    assert not out.cached.any() and all(f is None for f in out.fallback)
-    assert totals["calls"] == 8 and len(out) == 8
+    assert not out.cached.any() and not out.missing.any() and all(f is None for f in out.fallback_reason)
+    assert totals["calls"] == 8 and totals["http_requests"] == 8 and len(out) == 8
+    assert (out.attempts == 1).all() and list(out.reply) == [("J", "F")[v] for v in out.values["move"]]
 
 
 def test_backend_temperature_applies_when_spec_sets_none(fake_openai, tmp_path):
@@ -56,12 +57,12 @@ def test_json_schema_request_is_tightened_to_each_decisions_bound(fake_openai, t
     maxima = sorted(r["response_format"]["json_schema"]["schema"]["properties"]["give"]["maximum"]
                     for r in fake_openai.requests)  # fmt: skip
     assert maxima == sorted(upper.tolist())
-    assert all(f is None for f in out.fallback)
+    assert not out.missing.any()
     assert (out.values["give"] >= 0).all() and (out.values["give"] <= upper).all()
     assert all(isinstance(w, str) and w.startswith("text") for w in out.values["why"])
 
 
-def test_out_of_bound_reply_falls_back(fake_openai, tmp_path):
+def test_out_of_bound_reply_is_invalid(fake_openai, tmp_path):
     """A reply above the decision's bound is invalid even though the spec's maximum allows it."""
     config = backend(fake_openai, tmp_path, invalid_retries=0)
     policy = LLMPolicy(config, prompter(2))
@@ -71,40 +72,48 @@ def test_out_of_bound_reply_falls_back(fake_openai, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("faults", "extra", "reason"),
+    ("faults", "extra", "reason", "attempts"),
     [
-        (["500"] * 3, {"max_retries": 2}, "server_error"),
-        (["400"], {"max_retries": 2}, "rejected"),
-        (["timeout"], {"max_retries": 0, "timeout_s": 0.3}, "timeout"),
-        (["drop"] * 2, {"max_retries": 1}, "connection"),
-        (["invalid", "invalid"], {"invalid_retries": 1}, "invalid_reply"),
-        (["malformed", "malformed"], {"invalid_retries": 1}, "invalid_reply"),
+        (["500"] * 3, {"max_retries": 2}, "server_error", 3),
+        (["400"], {"max_retries": 2}, "rejected", 1),
+        (["timeout"], {"max_retries": 0, "timeout_s": 0.3}, "timeout", 1),
+        (["drop"] * 2, {"max_retries": 1}, "connection", 2),
+        (["truncated"] * 2, {"max_retries": 1}, "connection", 2),
+        (["invalid", "invalid"], {"invalid_retries": 1}, "invalid_reply", 2),
+        (["malformed", "malformed"], {"invalid_retries": 1}, "malformed", 2),
     ],
 )
-def test_faults_give_the_fallback_and_the_reason(fake_openai, tmp_path, faults, extra, reason):
+def test_a_decision_that_cannot_be_had_is_missing_with_its_reason(
+    fake_openai, tmp_path, faults, extra, reason, attempts
+):
     batch = move_batch(4)
-    bad = int(batch.seeds[1]) % 2**31
-    fake_openai.inject(bad, *faults)
-    fake_openai.inject(attempt_seed(int(batch.seeds[1]), 1), *[f for f in faults if f in ("invalid", "malformed")])
-    out, _ = decide(backend(fake_openai, tmp_path, **extra), batch)
-    assert out.fallback[1] == reason and out.values["move"][1] == 0  # fallback J
-    assert [out.fallback[i] for i in (0, 2, 3)] == [None, None, None]
+    seed = int(batch.seeds[1])
+    fake_openai.inject(seed % 2**31, *faults)
+    if "invalid" in faults:  # the re-ask after an invalid reply carries a new seed
+        fake_openai.inject(attempt_seed(seed, 1), "invalid")
+    out, totals = decide(backend(fake_openai, tmp_path, **extra), batch)
+    assert out.missing.tolist() == [False, True, False, False]
+    assert out.fallback_reason[1] == reason and out.values["move"][1] == -1  # no move stands in for it
+    assert [out.fallback_reason[i] for i in (0, 2, 3)] == [None, None, None]
+    assert out.attempts[1] == attempts and totals["http_requests"] == attempts + 3
 
 
-@pytest.mark.parametrize("faults", [["500", "500"], ["drop"], ["malformed"], ["invalid"]])
+@pytest.mark.parametrize(
+    "faults", [["500", "500"], ["429"], ["drop"], ["truncated"], ["timeout"], ["malformed"], ["invalid"]]
+)
 def test_transient_faults_are_retried_to_a_valid_answer(fake_openai, tmp_path, faults):
+    fake_openai.retry_after = "0.1"
     batch = move_batch(3)
     fake_openai.inject(int(batch.seeds[0]) % 2**31, *faults)
-    out, _ = decide(backend(fake_openai, tmp_path, max_retries=2, invalid_retries=1), batch)
-    assert all(f is None for f in out.fallback)
+    out, _ = decide(backend(fake_openai, tmp_path, max_retries=2, invalid_retries=1, timeout_s=0.5), batch)
+    assert not out.missing.any() and all(f is None for f in out.fallback_reason)
+    assert out.attempts[0] == 1 + len(faults) and (out.attempts[1:] == 1).all()
 
 
-def test_dead_server_falls_back_without_crashing(tmp_path):
-    config = BackendConfig(
-        kind="vllm", model="m", base_url="http://127.0.0.1:9/v1", cache_dir=str(tmp_path), max_retries=0
-    )
-    out, _ = decide(config, move_batch(5))
-    assert list(out.fallback) == ["connection"] * 5 and (out.values["move"] == 0).all()
+def test_a_prompt_longer_than_the_context_is_missing_as_context_length(tmp_path):
+    with FakeOpenAIServer(max_model_len=30) as server:
+        out, _ = decide(backend(server, tmp_path), move_batch(2))
+    assert out.missing.all() and list(out.fallback_reason) == ["context_length"] * 2
 
 
 def test_concurrency_is_bounded_per_endpoint_and_spread_over_endpoints(tmp_path):
@@ -112,7 +121,7 @@ def test_concurrency_is_bounded_per_endpoint_and_spread_over_endpoints(tmp_path)
         a.delay_s = b.delay_s = 0.05
         config = backend(a, tmp_path, endpoints=(b.base_url,), max_concurrency=3, cache=False)
         out, _ = decide(config, move_batch(40), n_agents=40)
-        assert all(f is None for f in out.fallback)
+        assert not out.missing.any()
         assert a.max_in_flight == 3 and b.max_in_flight == 3
         assert len(a.requests) + len(b.requests) == 40 and min(len(a.requests), len(b.requests)) >= 10
 
@@ -130,15 +139,16 @@ def test_warm_cache_answers_without_the_server_and_replay_matches(fake_openai, t
         assert np.array_equal(out.prompt_tokens, first.prompt_tokens)
 
 
-def test_replay_reproduces_fallbacks_and_live_rerun_asks_again(fake_openai, tmp_path):
+def test_replay_reproduces_missing_decisions_and_live_rerun_asks_again(fake_openai, tmp_path):
     batch = move_batch(3)
     fake_openai.inject(int(batch.seeds[2]) % 2**31, "500")
     live, _ = decide(backend(fake_openai, tmp_path, max_retries=0), batch)
-    assert live.fallback[2] == "server_error"
+    assert live.fallback_reason[2] == "server_error" and live.missing[2]
     replay, _ = decide(backend(fake_openai, tmp_path, mode="replay"), batch)
-    assert list(replay.fallback) == list(live.fallback)
+    assert list(replay.fallback_reason) == list(live.fallback_reason)
+    assert replay.missing.tolist() == live.missing.tolist() and replay.values["move"][2] == -1
     rerun, totals = decide(backend(fake_openai, tmp_path, max_retries=0), batch)
-    assert rerun.fallback[2] is None and totals["calls"] == 1
+    assert rerun.fallback_reason[2] is None and not rerun.missing.any() and totals["calls"] == 1
 
 
 def test_replay_miss_is_one_clear_error(tmp_path):
@@ -172,3 +182,23 @@ def test_empty_batch_and_llm_with_backend_none(tmp_path):
     config = BackendConfig(kind="vllm", model="m", base_url="http://127.0.0.1:9/v1", cache_dir=str(tmp_path))
     out, _ = decide(config, move_batch(0))
     assert len(out) == 0
+
+
+def test_batches_of_two_specs_answered_concurrently_match_one_at_a_time(fake_openai, tmp_path):
+    """The runner gathers every batch of a step on one policy: re-asks must keep their own batch's request."""
+    moves, gives = move_batch(6), give_batch(4, [3, 5, 7, 9])
+    fake_openai.inject(int(moves.seeds[2]) % 2**31, "invalid")  # re-asked with a new seed, while gives run
+    policy = LLMPolicy(backend(fake_openai, tmp_path / "together", cache=False), prompter(8))
+
+    async def both():
+        return await asyncio.gather(policy.adecide(moves), policy.adecide(gives))
+
+    together = asyncio.run(both())
+    asyncio.run(policy.aclose())
+    fake_openai.inject(int(moves.seeds[2]) % 2**31, "invalid")
+    alone = [decide(backend(fake_openai, tmp_path / "alone", cache=False), b)[0] for b in (moves, gives)]
+    for a, b in zip(together, alone, strict=True):
+        assert not a.missing.any() and list(a.messages) == list(b.messages)
+        for name in a.values:
+            assert a.values[name].tolist() == b.values[name].tolist()
+    assert together[0].attempts[2] == 2

@@ -14,18 +14,15 @@ Watts–Strogatz graph, and Hegselmann–Krause 0.25 against 0.2 in 97% and agai
 and 80% (Watts–Strogatz); two blocks at the same epsilon: no rejection in 20.
 Hegselmann–Krause is deterministic given its start, so its engine runs are also replayed one by one.
 
-Cost: about 18 s of CPU for the tests/reference package as it stands (30 to 50 s wall on this shared
-2-core machine under load averages of 7 to 8); the `edge` and `node` engine comparisons will add about
-12 s of CPU.
+Cost: about 30 s of CPU for the tests/reference package with the `edge` and `node` engine comparisons
+(30 to 50 s wall on this shared 2-core machine under load averages of 7 to 8 before they were added).
 
 Clusters: on the complete graph the value-space rule (sorted opinions split at gaps > 0.01, groups of at
 least 1% of agents); on the sparse graph the topology-aware rule (connected components of the graph
 restricted to neighbours within 0.01 of each other), both from tests/reference/clusters.py and applied
 to engine and reference alike.
 
-ENGINE_OVERRIDES holds each rule's overrides. The pairing option `scenario.pairing=matching|edge|node`
-(issue 13 item 6) does not exist yet: when it does, add it to the `matching` row and drop the skip marks
-of `edge` and `node`.
+ENGINE_OVERRIDES holds each rule's overrides, `scenario.pairing=matching|edge|node` among them.
 """
 
 from __future__ import annotations
@@ -58,7 +55,7 @@ REFERENCE_ROOT = 13_008  # root of the reference's seeds, unrelated to the engin
 _UNIFORM_1D = ["scenario.initial=uniform", "scenario.dimensions=[opinion]"]
 _DEFFUANT = ["scenario=deffuant", *_UNIFORM_1D, f"scenario.mu={MU}"]
 ENGINE_OVERRIDES: dict[str, list[str]] = {
-    "matching": _DEFFUANT,  # + scenario.pairing=matching once it exists
+    "matching": [*_DEFFUANT, "scenario.pairing=matching"],
     "edge": [*_DEFFUANT, "scenario.pairing=edge"],
     "node": [*_DEFFUANT, "scenario.pairing=node"],
     "hk": ["scenario=hegselmann_krause", *_UNIFORM_1D],
@@ -67,8 +64,7 @@ GRAPH_OVERRIDES: dict[str, list[str]] = {
     "complete": ["graph=complete"],
     "watts_strogatz": ["graph=watts_strogatz", f"graph.k={WS_K}", f"graph.p={WS_P}"],
 }
-NOT_YET = pytest.mark.skip(reason="scenario.pairing does not exist yet (issue 13 item 6); drop this mark when it does")
-RULES = ["matching", pytest.param("edge", marks=NOT_YET), pytest.param("node", marks=NOT_YET), "hk"]
+RULES = ["matching", "edge", "node", "hk"]
 
 
 def count_clusters(x: list[float], graph: Graph) -> int:
@@ -174,7 +170,7 @@ def test_the_comparison_has_power(graph_kind: str, engine_counts: Callable[[str,
 
 
 def test_edge_and_node_rules_agree_on_a_complete_graph() -> None:
-    """The reference side of the rules the engine does not have yet, exercised now: on a complete graph a
+    """The reference side of the edge and node rules on their own: on a complete graph a
     random edge and a random node's random neighbour are the same draw (a uniform pair), so the two
     rules' final cluster counts must pass the same comparison."""
     eps = EPSILON["deffuant"]

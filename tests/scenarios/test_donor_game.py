@@ -413,3 +413,26 @@ def test_full_llm_run_against_the_tiny_vllm_server(vllm_server, tmp_path):
     reasons = pl.concat([rows["fallback"], strategies["strategy_fallback"]])
     assert reasons.null_count() == len(reasons), reasons.drop_nulls().to_list()
     assert rows["justification"].is_not_null().all() and (rows["prompt_tokens"] > 0).all()
+
+
+def test_a_missing_donation_is_void_not_a_refusal():
+    cfg = config(rounds=2, generations=1, punishment=False)
+    scenario = DonorGame(cfg)
+    pop = population({"llm": 2, "fixed_fraction": 2}, scenario, 0)
+    scenario.bind(pop, SocialGraph.complete_graph(4))
+    rng = np.random.default_rng(0)
+    world = scenario.init(rng)
+    while scenario._round(world) < 0:  # the strategy step: answered
+        (batch,) = scenario.plan(world, 0, rng)
+        written = Decisions.empty(batch.spec, len(batch))
+        world = scenario.resolve(world, 0, [batch], [written], rng).world
+    (batch,) = scenario.plan(world, 1, rng)
+    answer = Decisions.unanswered(batch.spec, len(batch))
+    answer.fallback_reason[:] = "timeout"
+    before = world.reputation.copy()
+    result = scenario.resolve(world, 1, [batch], [answer], rng)
+    rows = result.tables["interactions"]
+    assert rows["action"].is_null().all() and rows["amount"].is_null().all() and rows["fraction"].is_null().all()
+    assert (rows["actor_after"] == rows["actor_before"]).all() and (rows["target_after"] == rows["target_before"]).all()
+    assert (result.world.reputation == before).all()  # nobody was judged for a decision never made
+    assert (result.world.given_to[0, batch.agent_ids] == -1).all()  # and no trace records it

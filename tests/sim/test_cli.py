@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
+
+import sim
+from sim.config import RunOptions
 
 
 def socsim(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -66,11 +70,86 @@ def test_experiment_yaml_in_a_users_folder(tmp_path):
     assert config["scenario"]["game"] == "bos" and config["seed"] == 5
 
 
-def test_multirun_sweep_writes_one_run_per_job(tmp_path):
+def test_multirun_names_each_cell_from_its_overrides_and_lists_it_in_sweep_json(tmp_path):
     result = socsim("-m", "seed=1,2", "population.size=6", "scenario.rounds=2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    seeds = sorted(json.loads(p.read_text())["seed"] for p in (tmp_path / "multirun").glob("*/*/*/manifest.json"))
-    assert seeds == [1, 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["multirun"]  # no outputs/<date>/ either
+    (sweep,) = (tmp_path / "multirun").glob("*/*")
+    names = [f"population.size=6,scenario.rounds=2,seed={seed}" for seed in (1, 2)]  # run.* do not name cells
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == names
+    manifest = json.loads((sweep / "sweep.json").read_text())
+    assert (manifest["status"], manifest["swept"], manifest["counts"]["completed"]) == ("completed", ["seed"], 2)
+    for cell, name, seed in zip(manifest["cells"], names, (1, 2), strict=True):
+        assert (cell["name"], cell["run_dir"], cell["status"]) == (name, name, "completed")
+        assert cell["params"] == {"seed": seed, "population.size": 6, "scenario.rounds": 2}
+        run = json.loads((sweep / name / "manifest.json").read_text())
+        assert (run["seed"], run["run_id"], run["config"]["run"]["dir"]) == (seed, cell["run_id"], str(sweep / name))
+
+
+def test_run_dir_is_the_sweep_root_and_is_not_reused_silently(tmp_path):
+    args = ("-m", "seed=1,2", "population.size=6", "scenario.rounds=1", "run.dir=sweep")
+    assert socsim(*args, cwd=tmp_path).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]
+    cells = {c["name"]: c["status"] for c in json.loads((tmp_path / "sweep" / "sweep.json").read_text())["cells"]}
+    assert cells == {"population.size=6,scenario.rounds=1,seed=1": "completed",
+                     "population.size=6,scenario.rounds=1,seed=2": "completed"}  # fmt: skip
+    again = socsim(*args, cwd=tmp_path)
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [
+        f"socsim: error: run.dir {tmp_path / 'sweep'} already holds a sweep; choose another or set run.overwrite=true"
+    ]
+    assert socsim(*args, "run.overwrite=true", cwd=tmp_path).returncode == 0
+
+
+def test_a_cell_with_bad_input_fails_alone_and_the_sweep_says_so(tmp_path):
+    result = socsim("-m", "scenario.rounds=0,2", "population.size=6", "run.dir=sweep", cwd=tmp_path)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"socsim: error: sweep {tmp_path / 'sweep'}: 1 of 2 cells failed (first: population.size=6,scenario.rounds=0: "
+        "scenario.rounds: Input should be greater than or equal to 1 (got 0)); see "
+        f"{tmp_path / 'sweep' / 'sweep.json'}"
+    )
+    assert "Traceback" not in result.stderr
+    manifest = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert manifest["status"] == "failed"
+    assert [(c["status"], c["input_error"]) for c in manifest["cells"]] == [("failed", True), ("completed", False)]
+    assert not (tmp_path / "sweep" / "population.size=6,scenario.rounds=0").exists()  # the failed cell wrote nothing
+    assert (tmp_path / "sweep" / "population.size=6,scenario.rounds=2" / "manifest.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("run.dir=",), "run.dir: must be a path (leave it out to write to outputs/<date>/<time>)"),
+        (
+            ("-m", "seed=1,2", "run.dir="),
+            "run.dir: must be a path (leave it out to sweep into multirun/<date>/<time>)",
+        ),
+        (("run.dir=null",), "run.dir: must be a path"),
+        (("-m", "seed=1,2", "run.dir=null"), "run.dir: must be a path"),
+        (("-m", "seed=1", "run.shards=0,1"), "run.shards: execution options (run.*) cannot be swept"),
+        (("-m", "scenario.roundz=1,2"), "scenario.roundz: unknown key"),
+    ],
+)
+def test_refused_sweeps_and_empty_run_dir_are_one_line_and_write_nothing(tmp_path, args, expected):
+    result = socsim(*args, "population.size=6", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"socsim: error: {expected}"), result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_with_run_dir_leaves_no_hydra_output_dir(tmp_path):
+    assert socsim("population.size=6", "scenario.rounds=1", "run.dir=mine", cwd=tmp_path).returncode == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+
+
+def test_every_execution_option_is_left_out_of_cell_names():
+    """A new run.* option must join hydra.job.config.override_dirname.exclude_keys in sim/conf/config.yaml."""
+    config = OmegaConf.load(Path(sim.__file__).parent / "conf" / "config.yaml")
+    excluded = set(config.hydra.job.config.override_dirname.exclude_keys)
+    assert excluded == {"run"} | {f"run.{name}" for name in RunOptions.model_fields}
 
 
 def test_existing_run_dir_is_not_overwritten_silently(tmp_path):

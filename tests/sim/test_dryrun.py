@@ -61,8 +61,8 @@ def test_an_unbound_variable_fails_in_one_line_before_any_server_starts(tmp_path
                     cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "socsim: error: prompt 'ipd_move': {roundz} is not bound (available: first, history, persona_text, "
-        "round, rules, second, persona.<column>)"
+        "socsim: error: prompt 'ipd_move': {roundz} is not bound (available: answer_format, first, history, "
+        "persona_text, round, rules, second, persona.<column>)"
     ]
     assert not (tmp_path / "run").exists()
     unknown = socsim("scenario=deffuant", "+scenario.prompts.speech=move.yaml", cwd=tmp_path)

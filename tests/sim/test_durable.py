@@ -124,17 +124,23 @@ def test_sigkill_at_a_random_step_then_resume_gives_the_undisturbed_tables(tmp_p
     assert_same_tables(run_dir, scripted_reference)
 
 
-@pytest.fixture(scope="module")
-def fake_server_process() -> Iterator[str]:
-    """`python -m sim.backends.fake_server --port 0` in its own process group; yields its base URL."""
+@contextmanager
+def fake_server() -> Iterator[tuple[str, subprocess.Popen]]:
+    """`python -m sim.backends.fake_server --port 0` in its own process group: (base URL, process)."""
     proc = subprocess.Popen([sys.executable, "-m", "sim.backends.fake_server", "--port", "0", "--model", "fake-model"],
                             start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)  # fmt: skip
     try:
         port = int(proc.stdout.readline())  # the one line it prints
-        yield f"http://127.0.0.1:{port}/v1"
+        yield f"http://127.0.0.1:{port}/v1", proc
     finally:
         end(proc)
+
+
+@pytest.fixture(scope="module")
+def fake_server_process() -> Iterator[str]:
+    with fake_server() as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +174,33 @@ def test_sigkill_of_an_llm_run_then_resume_gives_the_undisturbed_tables(
         assert result.returncode == 0, result.stderr
     else:
         resume(run_dir, QUIET)
+    assert manifest(run_dir)["status"] == "completed"
+    assert_same_tables(run_dir, llm_reference)
+
+
+def test_a_server_that_stays_down_stops_the_run_resumably(tmp_path, llm_reference):
+    """The LLM server dies mid-run and stays down past backend.outage_timeout_s: the run checkpoints the
+    step it abandons, says `interrupted` and exits 75; resumed against another server, it ends as if
+    nothing had happened."""
+    run_dir, log = tmp_path / "run", tmp_path / "log"
+    with fake_server() as (url, server):
+        args = [SOCSIM, *LLM, f"backend.base_url={url}", f"backend.cache_dir={tmp_path / 'cache'}",
+                "backend.outage_timeout_s=2", "backend.max_retries=1", *QUIET, f"run.dir={run_dir}"]  # fmt: skip
+        proc = start(args, log)
+        try:
+            wait_for_checkpoint(run_dir, 4, proc)
+            os.killpg(server.pid, signal.SIGKILL)
+            proc.wait(timeout=120)
+        finally:
+            end(proc)
+    lines = said(log.read_text())  # the backend logs the outage it waits out; socsim ends with one line
+    assert proc.returncode == 75, lines
+    assert lines[-1].startswith("socsim: LLM server outage") and "socsim-resume" in lines[-1], lines
+    assert all("LLM server down" in line for line in lines[:-1]), lines
+    stopped = manifest(run_dir)
+    assert stopped["status"] == "interrupted" and stopped["last_checkpoint"] == stopped["totals"]["steps"]
+    with fake_server() as (other, _):
+        resume(run_dir, [*QUIET, f"backend.base_url={other}"])
     assert manifest(run_dir)["status"] == "completed"
     assert_same_tables(run_dir, llm_reference)
 

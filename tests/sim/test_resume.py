@@ -225,15 +225,11 @@ def test_a_fork_at_a_step_without_checkpoint_lists_the_ones_there_are(tmp_path):
 
 
 def test_a_server_outage_stops_the_run_resumably(tmp_path, monkeypatch, ipd_reference):
-    """The backend raises BackendOutage (sim.backends) when every endpoint stays down; the step loop turns
-    it into status interrupted, exit code 75, a checkpoint at the step it abandons."""
-    from sim.backends import errors
+    """The backend raises BackendOutage when every endpoint stays down; the step loop turns it into status
+    interrupted, exit code 75, a checkpoint at the step it abandons."""
+    from sim.backends.errors import BackendOutage
     from sim.executors import InProcessExecutor
 
-    class BackendOutage(errors.BackendError):
-        """As sim.backends defines it (stand-in until that module has it)."""
-
-    monkeypatch.setattr(errors, "BackendOutage", BackendOutage, raising=False)
     original, calls = InProcessExecutor.decide, {"n": 0}
 
     def decide(self, batches):

@@ -29,4 +29,5 @@ def test_manifest_totals_match_the_recorded_rows(tmp_path, fake_openai):
     # a cold cache, every reply valid: one request each, the pre-flight calibration's included; the
     # decisions it asked are answered from the cache in the run
     assert totals["llm"]["http_requests"] == llm.height
-    assert totals["llm"]["fallbacks"] == {} and totals["llm"]["cached"] == llm["cached"].sum() == 8
+    assert totals["llm"]["failures"] == {} and totals["llm"]["http_failed"] == {}
+    assert totals["llm"]["cached"] == llm["cached"].sum() == 8

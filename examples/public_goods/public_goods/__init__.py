@@ -8,8 +8,9 @@ riding pays for the individual and contributing pays for the group whenever 1 < 
 
 Scripted strategies: free riders (give nothing), unconditional contributors (give everything) and
 conditional cooperators (give what their group gave on average last round; the whole endowment in
-round 1), after Fischbacher, Gächter & Fehr (2001). A missing answer from a language model is a
-missing contribution: that player puts nothing into the pot that round, and its row says so.
+round 1), after Fischbacher, Gächter & Fehr (2001). A missing answer from a language model (no usable
+reply) is no contribution of zero: that player sits the round out (its contribution and payoff are
+null), and the pot is shared among the players of its group who played.
 """
 
 from __future__ import annotations
@@ -175,10 +176,12 @@ class PublicGoods(BaseScenario[PublicGoodsConfig, PublicGoodsWorld]):
         rng: np.random.Generator,
     ) -> StepResult:
         c = self.config
+        played = ~decisions[0].missing  # a player without an answer sits the round out
         given = np.clip(np.nan_to_num(decisions[0].values["contribution"].astype(np.float64)), 0.0, c.endowment)
-        given = np.where([f is None for f in decisions[0].fallback], given, 0.0)  # a missing answer gives nothing
+        given = np.where(played, given, 0.0)
         pot = np.bincount(world.group, weights=given)
-        payoff = c.endowment - given + c.multiplier * pot[world.group] / c.group_size
+        players = np.maximum(np.bincount(world.group, weights=played.astype(np.float64)), 1.0)
+        payoff = np.where(played, c.endowment - given + c.multiplier * pot[world.group] / players[world.group], np.nan)
         n = len(given)
         table = pl.DataFrame(
             {
@@ -186,12 +189,12 @@ class PublicGoods(BaseScenario[PublicGoodsConfig, PublicGoodsWorld]):
                 "actor_id": np.arange(n, dtype=np.int64),
                 "group": world.group,
                 "endowment": np.full(n, c.endowment),
-                "contribution": given,
+                "contribution": pl.Series(np.where(played, given, np.nan), nan_to_null=True),
                 "pot": pot[world.group],
-                "payoff": payoff,
+                "payoff": pl.Series(payoff, nan_to_null=True),
             }
         )
-        world.last_group_mean = pot / c.group_size
+        world.last_group_mean = pot / players
         world.round += 1
         summary = {"contribution": float(given.mean() / c.endowment)}
         return StepResult(world, {"interactions": table}, summary, {"interactions": np.arange(n, dtype=np.int64)})

@@ -1,0 +1,112 @@
+"""One socsim run in this process through the public entry points (`sim.config.compose` + `sim.run.run`),
+measured from inside: import time, compose time, the run's wall time, set-up time (the run minus its
+stepping, which the manifest records as `wall_time_s`), CPU time and peak RSS. Prints one JSON line.
+
+    python benchmarks/probe.py [--no-parquet] [--memory-limit-gb G] [--run-dir DIR] -- key=value ...
+
+`--no-parquet` replaces polars' Parquet writer with one that writes an empty file, for measuring what
+writing Parquet costs a run (the difference to a normal run); it counts the calls it replaced, so a
+recorder that stops calling polars shows up as zero calls instead of a wrong figure.
+`--compose-only` checks that the overrides compose and validate (e.g. whether a config key exists yet).
+`--memory-limit-gb` caps the address space (RLIMIT_AS): a run that needs more fails with MemoryError
+instead of pushing a shared machine into swap or the OOM killer. Not for Ray runs (Ray maps large
+regions up front).
+"""
+
+from __future__ import annotations
+
+import time
+
+_IMPORT_START = time.perf_counter()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import traceback  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from sim.config import compose  # noqa: E402
+from sim.run import run  # noqa: E402
+
+IMPORT_S = time.perf_counter() - _IMPORT_START
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def disable_parquet() -> dict[str, int]:
+    """Make polars' Parquet writers create empty files; returns the call counter."""
+    import polars as pl
+
+    calls = {"write_parquet": 0}
+
+    def touch(self: object, file: object, *args: object, **kwargs: object) -> None:
+        calls["write_parquet"] += 1
+        Path(str(file)).touch()
+
+    pl.DataFrame.write_parquet = touch  # type: ignore[method-assign]
+    return calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-parquet", action="store_true")
+    parser.add_argument("--memory-limit-gb", type=float)
+    parser.add_argument("--run-dir", help="keep the run here (default: a temporary directory, removed)")
+    parser.add_argument("--compose-only", action="store_true", help="only check that the overrides compose")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args()
+    answer: dict = {"import_s": IMPORT_S, "base_rss_mb": rss_mb()}
+    if args.memory_limit_gb:
+        limit = int(args.memory_limit_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    replaced = disable_parquet() if args.no_parquet else None
+    with tempfile.TemporaryDirectory(prefix="socsim-bench-") as tmp:
+        run_dir = Path(args.run_dir) if args.run_dir else Path(tmp) / "run"
+        overrides = ["run.progress=false", "run.log_every=0", *args.overrides, f"run.dir={run_dir}"]
+        try:
+            started, cpu0 = time.perf_counter(), cpu_s()
+            config = compose(overrides)
+            composed = time.perf_counter()
+            if args.compose_only:
+                print(json.dumps({"composed": True, "compose_s": composed - started}), flush=True)
+                return
+            run(config)
+            ended = time.perf_counter()
+            answer.update(compose_s=composed - started, run_s=ended - composed, cpu_s=cpu_s() - cpu0)
+            manifest = json.loads((run_dir / "manifest.json").read_text())
+            totals = manifest.get("totals", {})
+            answer.update(
+                wall_time_s=totals.get("wall_time_s"),
+                setup_s=(ended - composed) - (totals.get("wall_time_s") or 0.0),
+                steps=totals.get("steps"),
+                rows=totals.get("rows", {}),
+                decisions=sum((totals.get("decisions") or {}).values()),
+                llm_calls=(totals.get("llm") or {}).get("calls", 0),
+                agents=manifest.get("agents"),
+                edges=manifest.get("edges"),
+                status=manifest.get("status"),
+                run_dir=str(run_dir),
+            )
+            parquet = [p for p in run_dir.rglob("*.parquet")]
+            answer["parquet_mb"] = sum(p.stat().st_size for p in parquet) / 1e6
+        except BaseException as exc:  # report any failure as data: the suite goes on with the next figure
+            answer["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            answer["traceback"] = traceback.format_exc(limit=3)[-1500:]
+        answer["peak_rss_mb"] = rss_mb()
+        if replaced is not None:
+            answer["parquet_calls_replaced"] = replaced["write_parquet"]
+    print(json.dumps(answer), flush=True)
+    sys.exit(1 if "error" in answer else 0)
+
+
+if __name__ == "__main__":
+    main()
