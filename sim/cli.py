@@ -15,6 +15,7 @@ ends with one line and status 2 once the sweep is over.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 import traceback
@@ -212,6 +213,8 @@ def main() -> None:
     except Exception as exc:
         if sweep.open_sweeps():
             _sweep_failed(exc)
+        if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC):
+            fail(f"run.dir: {exc.filename} cannot be written ({exc.strerror})")  # Hydra could not create it
         if isinstance(exc, (HydraException, OmegaConfBaseException)):
             line = hydra_error_line(exc)
             if "Incompatible value 'None'" in line and "(hydra.run.dir)" in line:  # run.dir=null

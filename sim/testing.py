@@ -281,7 +281,7 @@ class ScenarioContract:
             assert_same_rows(read_table(resumed, table), read_table(reference, table), table)
         a, b = (json.loads((d / "manifest.json").read_text())["totals"] for d in (resumed, reference))
         assert a["steps"] == b["steps"] and a["decisions"] == b["decisions"] and a["rows"] == b["rows"]
-        assert a["llm"]["calls"] == b["llm"]["calls"] and a["llm"]["fallbacks"] == b["llm"]["fallbacks"]
+        assert a["llm"]["calls"] == b["llm"]["calls"] and a["llm"]["failures"] == b["llm"]["failures"]
 
     def test_interrupted_run_resumes_to_the_same_tables(self, runs, tmp_path, monkeypatch):
         plain = [o for o in self.overrides if not o.startswith(("seed=", "run.shards="))]

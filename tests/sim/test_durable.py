@@ -8,8 +8,8 @@
   from the start: one line, status `failed` where the manifest can be written, no `.tmp` file where one
   can be removed (resume removes those a read-only disk kept), and the run, copied to a writable disk,
   resumes to the same tables;
-- a Ray shard's worker process killed by its pid on a real `ray start --head` cluster, with Ray's
-  actor restarts, and without them (the step is replayed from the last checkpoint).
+- a Ray shard's worker process killed by its pid on a real `ray start --head` cluster (token auth,
+  loopback), with Ray's actor restarts, and without them (the step is replayed from the last checkpoint).
 
 Every process a test starts runs in its own process group and is ended by its id.
 """
@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import secrets
 import shutil
 import signal
 import socket
@@ -28,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,6 +36,7 @@ from sim import checkpoint
 from sim.resume import resume
 from sim.status import effective_status
 from tests.contract import assert_same_rows, read_table, run_with
+from tests.sim.ray_head import RayHead, ray_head
 
 BIN = Path(sys.executable).parent
 SOCSIM, RESUME = str(BIN / "socsim"), str(BIN / "socsim-resume")
@@ -351,41 +351,6 @@ def test_a_directory_without_write_permission_is_one_line():
 
 
 # ---- a Ray shard's worker killed ----------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def ray_head(temp_dir: Path) -> Iterator[dict[str, str]]:
-    """`ray start --head --block` on loopback with its own temp dir, ports and auth token (so no other Ray
-    user on the machine sees it); yields the environment and address a driver joins it with."""
-    token, port = secrets.token_hex(16), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)
-    ports = ["--port", "--dashboard-port", "--dashboard-agent-listen-port",
-             "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port",
-             "--node-manager-port", "--object-manager-port"]  # fmt: skip
-    args = [str(BIN / "ray"), "start", "--head", "--block", f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1",
-            "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
-            *(f"{flag}={port if flag == '--port' else _free_port()}" for flag in ports)]  # fmt: skip
-    log = temp_dir.with_suffix(".log")
-    with open(log, "w") as out:
-        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=temp_dir.parent)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while "Ray runtime started" not in log.read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.3)
-        yield {"env": env, "address": f"127.0.0.1:{port}", "token": token}  # type: ignore[misc]
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # the cluster's state is of no further use
-        proc.wait(timeout=60)
-
-
 def shard_workers(token: str) -> list[int]:
     """Pids of the live Shard actor processes of the cluster holding `token` (Ray titles them ray::Shard)."""
     pids = []
@@ -401,8 +366,9 @@ def shard_workers(token: str) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory) -> Iterator[dict]:
-    with ray_head(tmp_path_factory.mktemp("ray") / "head") as head:
+def cluster(tmp_path_factory) -> Iterator[RayHead]:
+    """`ray start --head` on loopback with its own temp dir, ports and auth token (tests/sim/ray_head.py)."""
+    with ray_head(tmp_path_factory.mktemp("ray-head")) as head:
         yield head
 
 
@@ -412,13 +378,13 @@ def test_killing_a_shard_worker_gives_the_undisturbed_parquet(tmp_path, scripted
     """restarts=3: Ray restarts the actor and retries its task; restarts=0: the actor stays dead, the
     step loop starts new shards and replays from the last checkpoint."""
     run_dir = tmp_path / "run"
-    args = [SOCSIM, *SCRIPTED, *QUIET, "run.shards=2", f"run.ray_address={cluster['address']}",
+    args = [SOCSIM, *SCRIPTED, *QUIET, "run.shards=2", f"run.ray_address={cluster.address}",
             f"run.shard_restarts={restarts}", f"run.dir={run_dir}"]  # fmt: skip
     log = tmp_path / "log"
-    proc = start(args, log, env=cluster["env"])
+    proc = start(args, log, env=cluster.client_env())
     try:
         wait_for_checkpoint(run_dir, 6, proc, timeout_s=240)
-        victims = shard_workers(cluster["token"])
+        victims = shard_workers(cluster.token)
         assert len(victims) == 2, victims
         os.kill(victims[0], signal.SIGKILL)
         proc.wait(timeout=300)
