@@ -4,13 +4,23 @@ Analysis reads only what the recorder wrote, never the engine's objects, so any 
 from any version or machine, can be analysed. Each table comes back as one LazyFrame over all runs,
 with the run's manifest fields (seed, scenario, model, key parameters) added as columns so that a
 sweep stacks into one frame and every metric can group by them.
+
+Only completed runs are loaded unless `include_incomplete=True` (a warning says how many were left
+out); their `status` column then says `crashed` (a `running` manifest whose process is gone, see
+sim/status.py), `interrupted`, `failed`, ... as they are. A fork (`socsim-fork`) loads beside its
+parent, `load(parent, fork)`, with `forked_from` and `forked_at` saying where it branched.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +30,12 @@ import polars as pl
 from analysis.errors import AnalysisError, MissingTableError
 
 MANIFEST = "manifest.json"
+COMPLETED = "completed"
+# A `running` manifest's heartbeat older than this many of its intervals means the process is gone. The
+# writer's side (and the same rule for socsim-resume) is sim/status.py; analysis never imports the
+# engine, so the rule is restated here and tests/sim/test_status.py holds the two to agreement.
+STALE_INTERVALS = 6
+DEFAULT_HEARTBEAT_S = 5.0
 GRAPH = "graph.parquet"
 REQUIRED_MANIFEST_KEYS = ("run_id", "seed", "scenario", "config")
 # Every recorded table carries these (the recorder adds them); a Parquet file without them is foreign.
@@ -36,6 +52,8 @@ RUN_COLUMNS = (
     "population_size",
     "converged",
     "converged_at_step",
+    "forked_from",
+    "forked_at",
 )
 # Columns that say how a run went, not how it was set up: never what tells two conditions apart.
 OUTCOME_COLUMNS = ("run_id", "seed", "status", "converged", "converged_at_step")
@@ -61,6 +79,11 @@ class Run:
     def run_id(self) -> str:
         return str(self.manifest["run_id"])
 
+    @property
+    def status(self) -> str:
+        """What the manifest says, with a `running` run whose process is gone reported as `crashed`."""
+        return effective_status(self.manifest)
+
     def graph(self) -> RunGraph | None:
         """The run's social graph from its graph.parquet (None when the run wrote none): the node
         count and the edges, or `edges=None` for a complete graph (stored as metadata, no rows)."""
@@ -84,9 +107,10 @@ class Run:
         backend = config.get("backend") or {}
         graph = config.get("graph") or {}
         population = config.get("population") or {}
+        parent = self.manifest.get("forked_from") if isinstance(self.manifest.get("forked_from"), dict) else {}
         row: dict[str, Any] = {
             "run_id": self.run_id,
-            "status": self.manifest.get("status"),
+            "status": self.status,
             "seed": self.manifest.get("seed"),
             "scenario": _scenario_name(self.manifest),
             "model": backend.get("model"),
@@ -96,6 +120,8 @@ class Run:
             # how a dynamic ended (scenarios that converge say so): converged, or stopped by max_steps
             "converged": (self.manifest.get("outcome") or {}).get("converged"),
             "converged_at_step": (self.manifest.get("outcome") or {}).get("converged_at_step"),
+            "forked_from": parent.get("run_id"),
+            "forked_at": parent.get("step"),
         }
         params = config.get("scenario") if isinstance(config.get("scenario"), dict) else {}
         for key, value in _flatten(params).items():
@@ -241,30 +267,62 @@ class RunSet:
         return self.table("strategies")
 
 
-def load(path: str | Path) -> RunSet:
-    """Load a run directory, or every run below a directory (a sweep), searched recursively.
+def load(*paths: str | Path, include_incomplete: bool = False) -> RunSet:
+    """Load run directories, or every run below a directory (a sweep), searched recursively; several
+    paths stack into one RunSet (`load(parent, fork)`).
 
-    Raises AnalysisError, with one line naming the file, for a missing path, a directory holding no
-    manifest.json, a manifest that is not a socsim manifest, a Parquet file that cannot be read or
-    lacks the engine's columns, or two runs with the same run_id.
+    Runs that did not complete (crashed, interrupted, failed, still running) are left out, with a
+    warning saying how many, unless `include_incomplete=True`. Raises AnalysisError, with one line
+    naming the file, for a missing path, a directory holding no manifest.json, a manifest that is not
+    a socsim manifest, a Parquet file that cannot be read or lacks the engine's columns, two runs with
+    the same run_id, or no completed run at all.
     """
-    root = Path(path)
+    if not paths:
+        raise AnalysisError("load: give a run directory (or several)")
+    roots = [_root(Path(p)) for p in paths]
+    runs: dict[str, Run] = {}
+    left_out: Counter[str] = Counter()
+    for root in roots:
+        manifests = [root / MANIFEST] if (root / MANIFEST).is_file() else sorted(root.rglob(MANIFEST))
+        if not manifests:
+            raise AnalysisError(f"{root}: no {MANIFEST} found (not a socsim run directory or sweep)")
+        for manifest_path in manifests:
+            run = _read_run(manifest_path.parent)
+            if run.run_id in runs:
+                raise AnalysisError(f"run_id {run.run_id!r} appears twice: {runs[run.run_id].path} and {run.path}")
+            if run.status != COMPLETED and not include_incomplete:
+                left_out[run.status] += 1
+                continue
+            runs[run.run_id] = run
+    where = roots[0] if len(roots) == 1 else Path(*_common_parts(roots))
+    if left_out:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(left_out.items()))
+        message = f"left out {sum(left_out.values())} run(s) under {where} that did not complete ({counts})"
+        if not runs:
+            raise AnalysisError(f"{message}; no completed run remains (pass include_incomplete=True to load them)")
+        warnings.warn(f"{message}; pass include_incomplete=True to load them", stacklevel=2)
+    return RunSet(runs_by_id=runs, root=where)
+
+
+def _root(root: Path) -> Path:
     if not root.exists():
         raise AnalysisError(f"{root}: no such file or directory")
     if root.is_file():
         if root.name != MANIFEST:
             raise AnalysisError(f"{root}: expected a run directory or its {MANIFEST}")
         root = root.parent
-    manifests = [root / MANIFEST] if (root / MANIFEST).is_file() else sorted(root.rglob(MANIFEST))
-    if not manifests:
-        raise AnalysisError(f"{root}: no {MANIFEST} found (not a socsim run directory or sweep)")
-    runs: dict[str, Run] = {}
-    for manifest_path in manifests:
-        run = _read_run(manifest_path.parent)
-        if run.run_id in runs:
-            raise AnalysisError(f"run_id {run.run_id!r} appears twice: {runs[run.run_id].path} and {run.path}")
-        runs[run.run_id] = run
-    return RunSet(runs_by_id=runs, root=root)
+    return root
+
+
+def _common_parts(roots: list[Path]) -> tuple[str, ...]:
+    """The longest common leading path of several roots (what a message names as 'where')."""
+    parts = [r.resolve().parts for r in roots]
+    common = []
+    for column in zip(*parts, strict=False):
+        if len(set(column)) != 1:
+            break
+        common.append(column[0])
+    return tuple(common) or ("/",)
 
 
 def _read_run(run_dir: Path) -> Run:
@@ -308,6 +366,37 @@ def _check_parquet(path: Path, required: tuple[str, ...]) -> None:
     missing = [c for c in required if c not in names]
     if missing:
         raise AnalysisError(f"{path}: not a socsim table (missing column {', '.join(missing)})")
+
+
+def effective_status(manifest: dict[str, Any], now: datetime | None = None) -> str:
+    """The manifest's status, with a `running` run whose process is gone reported as `crashed`: on
+    this host a dead (or zombie) pid, anywhere a heartbeat older than STALE_INTERVALS intervals."""
+    status = str(manifest.get("status") or "unknown")
+    if status != "running":
+        return status
+    pid = manifest.get("pid")
+    if isinstance(pid, int) and manifest.get("host") == socket.gethostname() and not _pid_alive(pid):
+        return "crashed"
+    try:
+        beat = datetime.fromisoformat(str(manifest.get("heartbeat_at")))
+    except ValueError:
+        return "crashed"
+    interval = float(manifest.get("heartbeat_s") or DEFAULT_HEARTBEAT_S)
+    stale = ((now or datetime.now(UTC)) - beat).total_seconds() > STALE_INTERVALS * interval
+    return "crashed" if stale else "running"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _scenario_name(manifest: dict[str, Any]) -> str:

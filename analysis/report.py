@@ -110,7 +110,7 @@ def build_report(path: str | Path) -> str:
     A sweep gets one block of figures per condition (runs differing only in seed), so intervals are
     over seeds of one setting and never mix, say, two values of epsilon.
     """
-    runs = load(path)
+    runs = load(path, include_incomplete=True)  # a report shows how every run stands, crashed ones too
     page = Page(report_palette(runs))
     overview(page, runs)
     groups = runs.conditions()
@@ -241,8 +241,20 @@ def _metric_view(page: Page, runs: RunSet, metric: Metric) -> Callable[[], None]
 
 
 def overview(page: Page, runs: RunSet) -> None:
-    """Settings shared by all runs as a two-column list; what varies (seed, swept parameters) per run."""
+    """Settings shared by all runs as a two-column list; what varies (seed, swept parameters) per run.
+    Runs that did not complete are named first, with their status (a dead `running` run: `crashed`)."""
     page.heading("Runs")
+    for run in runs:
+        if run.status != "completed":
+            steps = (run.manifest.get("totals") or {}).get("steps")
+            checkpoint = run.manifest.get("last_checkpoint")
+            recorded = (
+                f"; its tables hold steps 0 to {steps - 1}" if isinstance(steps, int) and steps
+                else f"; last checkpoint at step {checkpoint}" if isinstance(checkpoint, int) else ""
+            )  # fmt: skip
+            reason = f" ({run.manifest['error']})" if run.manifest.get("error") else ""
+            page.text(f"Run {run.run_id} did not complete: {run.status}{reason}{recorded}. "
+                      f"Continue it with: socsim-resume {run.path}", css="note")  # fmt: skip
     meta = runs.runs.with_columns(
         pl.Series("started_at", [r.manifest.get("started_at") for r in runs], pl.String),
         pl.Series("ended_at", [r.manifest.get("ended_at") for r in runs], pl.String),

@@ -1,8 +1,8 @@
 """Checkpoint and resume costs (issue 11 item 6): checkpoint size and time, and resume time, for a
 1,000,000-agent scripted donor game and a 100,000-agent value-diffusion run, as a share of step time.
 
-Checkpoints are not in socsim yet. Until `run.checkpoint_every` composes, every figure prints
-"not available" and nothing runs. Once it does:
+Through the `socsim` and `socsim-resume` commands, for the suite (run_all.py); bench_checkpoint_costs.py
+breaks a checkpoint down (step loop and writer thread, the automatic cadence, the parts of a resume).
 - step time: the run without checkpoints (`CHECKPOINTS_OFF`), manifest `wall_time_s` / steps;
 - checkpoint time: the extra stepping time per checkpoint with a checkpoint every step
   (`CHECKPOINTS_EVERY_STEP`), as a share of a step;
@@ -10,7 +10,7 @@ Checkpoints are not in socsim yet. Until `run.checkpoint_every` composes, every 
   kept, `run.keep_checkpoints=last`);
 - resume time: a command-line run stopped with SIGTERM about half-way (after its first checkpoint), then
   `socsim-resume RUN_DIR` timed whole, minus the remaining steps at the undisturbed step time.
-The settings and file patterns are guesses at issue 11's design, each in one constant below.
+The settings and file patterns are issue 11's, each in one constant below.
 
     python benchmarks/bench_checkpoint.py [--quick] [--json FILE]
 """

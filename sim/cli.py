@@ -1,7 +1,10 @@
-"""The `socsim` command (also `python -m sim`): Hydra composes the config, the rest is `sim.run`.
+"""The `socsim` command (also `python -m sim`): Hydra composes the config, the rest is `sim.run`;
+and `socsim-resume` / `socsim-fork` (see sim/resume.py).
 
 Input errors (a bad config value, an unknown key, a broken persona file or edge list, an unreachable
-server) print one line and exit with status 2, leaving no run directory behind.
+server) print one line and exit with status 2, leaving no run directory behind. A run that is stopped
+(SIGTERM, SIGINT, a server outage, a budget) is checkpointed and exits with the stop's code (143, 130,
+75, 3); one that cannot write its directory (disk full, read-only) says so in one line and exits with 1.
 
 `socsim -m` runs a sweep with whichever Hydra launcher is configured (`hydra/launcher=joblib`,
 `submitit_local`, `submitit_slurm`, `ray`); the layout and the sweep manifest are sim.sweep's. A cell
@@ -11,10 +14,13 @@ ends with one line and status 2 once the sweep is over.
 
 from __future__ import annotations
 
+import argparse
+import errno
 import os
 import sys
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -27,6 +33,7 @@ from sim.config import ConfigError, hydra_error_line, to_plain, validate_config
 from sim.recorder import RunDirError
 
 USAGE_ERROR = 2
+WRITE_ERROR = 1
 EMPTY_RUN_DIR = "run.dir: must be a path (leave it out to write to outputs/<date>/<time>)"
 
 # hydra/launcher=NAME -> the extra that installs its plugin.
@@ -35,9 +42,23 @@ LAUNCHER_EXTRAS = {"joblib": "joblib", "submitit_local": "slurm", "submitit_slur
 
 def _input_errors() -> tuple[type[BaseException], ...]:
     from sim.backends import BackendError
+    from sim.checkpoint import CheckpointError
     from sim.executors import ShardError
+    from sim.resume import ResumeError
 
-    return (ConfigError, PersonaFileError, EdgeListError, RunDirError, BackendError, ShardError)
+    return (ConfigError, PersonaFileError, EdgeListError, RunDirError, BackendError, ShardError, ResumeError,
+            CheckpointError)  # fmt: skip
+
+
+def _stopped(program: str, stop: BaseException, run_dir: Path | str) -> NoReturn:
+    """A stopped run: say how and how to continue, exit with the stop's code."""
+    code = getattr(stop, "exit_code", 130)
+    if not (Path(run_dir) / "manifest.json").exists():
+        print(f"{program}: {stop} before the run started; nothing was written", file=sys.stderr)
+    else:
+        print(f"{program}: {stop}; status={getattr(stop, 'status', 'interrupted')}; continue with: socsim-resume "
+              f"{run_dir}", file=sys.stderr)  # fmt: skip
+    sys.exit(code)
 
 
 def _remove_unused(directory: Path, stop: Path) -> None:
@@ -76,7 +97,8 @@ def _app(cfg: DictConfig) -> Path:
     from hydra.types import RunMode
 
     from sim import sweep
-    from sim.run import run
+    from sim.run import RunWriteError, run
+    from sim.stop import RunStopped
 
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
@@ -97,8 +119,17 @@ def _app(cfg: DictConfig) -> Path:
         if in_sweep:
             raise sweep.CellInputError(str(exc)) from None
         fail(str(exc))
-    except KeyboardInterrupt:
-        print("socsim: interrupted; the manifest records status=failed", file=sys.stderr)
+    except RunStopped as stop:  # checkpointed: the whole sweep stops too (a preemption)
+        _remove_unused(run_dir, sweep.sweep_dir(hydra_cfg) if in_sweep else Path.cwd())
+        _stopped("socsim", stop, run_dir)
+    except RunWriteError as exc:
+        if in_sweep:  # the cell fails alone
+            raise
+        print(f"socsim: error: {exc}", file=sys.stderr)
+        sys.exit(WRITE_ERROR)
+    except KeyboardInterrupt:  # before the run started (its own handlers turn Ctrl-C into a checkpoint)
+        _remove_unused(run_dir, sweep.sweep_dir(hydra_cfg) if in_sweep else Path.cwd())
+        print("socsim: interrupted before the run started; nothing was written", file=sys.stderr)
         sys.exit(130)
     except Exception:
         if in_sweep:  # the cell fails alone; its traceback goes to the cell's log, one line to sweep.json
@@ -182,9 +213,70 @@ def main() -> None:
     except Exception as exc:
         if sweep.open_sweeps():
             _sweep_failed(exc)
+        if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC):
+            fail(f"run.dir: {exc.filename} cannot be written ({exc.strerror})")  # Hydra could not create it
         if isinstance(exc, (HydraException, OmegaConfBaseException)):
             line = hydra_error_line(exc)
             if "Incompatible value 'None'" in line and "(hydra.run.dir)" in line:  # run.dir=null
                 fail(EMPTY_RUN_DIR)
             fail(_launcher_hint(line))
         raise
+
+
+def _continue(program: str, action: Callable[[], Path | None], run_dir: Path) -> None:
+    from scenarios.registry import register_configs
+    from sim.run import RunWriteError
+    from sim.stop import RunStopped
+
+    register_configs()
+    try:
+        done = action()
+    except _input_errors() as exc:
+        print(f"{program}: error: {exc}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+    except RunStopped as stop:
+        _stopped(program, stop, run_dir)
+    except RunWriteError as exc:
+        print(f"{program}: error: {exc}", file=sys.stderr)
+        sys.exit(WRITE_ERROR)
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted before the run continued; nothing was changed", file=sys.stderr)
+        sys.exit(130)
+    if done is None:
+        print(f"{program}: {run_dir} has already completed; nothing to do", file=sys.stderr)
+    else:
+        print(f"{program}: run written to {done}", file=sys.stderr)
+
+
+def resume_main(argv: list[str] | None = None) -> None:
+    """`socsim-resume RUN_DIR [key=value ...]`: continue a crashed, interrupted or failed run."""
+    from sim.resume import resume
+
+    parser = argparse.ArgumentParser(
+        prog="socsim-resume",
+        description="Continue a crashed, interrupted or failed run from its last checkpoint. Only execution "
+        "keys may be overridden (run.shards, run.ray_address, backend.base_url, backend.endpoints, timeouts...).",
+    )
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    args = parser.parse_intermixed_args(argv)  # options and key=value items in any order
+    _continue("socsim-resume", lambda: resume(args.run_dir, args.overrides), args.run_dir)
+
+
+def fork_main(argv: list[str] | None = None) -> None:
+    """`socsim-fork RUN_DIR --at STEP --out NEW_DIR [key=value ...]`: branch a run at a checkpoint."""
+    from sim.resume import fork
+
+    parser = argparse.ArgumentParser(
+        prog="socsim-fork",
+        description="Start a new run from RUN_DIR's checkpoint at STEP with changed scenario or backend "
+        "parameters; its steps before STEP are copied from RUN_DIR.",
+    )
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--at", type=int, required=True, metavar="STEP", help="a checkpointed step of RUN_DIR")
+    parser.add_argument("--out", type=Path, required=True, metavar="NEW_DIR", help="the fork's run directory")
+    parser.add_argument("overrides", nargs="*", metavar="key=value")
+    args = parser.parse_intermixed_args(argv)  # options and key=value items in any order
+    if args.at < 0:
+        parser.error("--at: a step is 0 or more")
+    _continue("socsim-fork", lambda: fork(args.run_dir, args.at, args.out, args.overrides), args.out)

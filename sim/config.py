@@ -3,7 +3,7 @@ point; `validate_config` turns it into a frozen pydantic RunConfig and nothing b
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
 
@@ -60,6 +60,19 @@ class RunOptions(_Strict):
     flush_rows: int = Field(default=500_000, ge=1, description="buffered rows per table before a part is written")
     progress: bool = True
     log_every: int = Field(default=1, ge=0, description="a summary line every k steps; 0 = none")
+    checkpoint_every: int | None = Field(
+        default=None,
+        ge=0,
+        description="steps between checkpoints; null: automatic (every step with LLM agents, else as often as "
+        "costs at most 5% of run time); 0: only when the run is stopped",
+    )
+    keep_checkpoints: Literal["last", "all"] = Field(
+        default="last", description="last: the newest only; all: every one (fork at any checkpointed step)"
+    )
+    heartbeat_s: float = Field(default=5.0, gt=0, description="seconds between the manifest's heartbeats")
+    shard_restarts: int = Field(
+        default=3, ge=0, description="Ray restarts of a dead shard (and retries of its task) before a replay"
+    )
 
 
 class RunConfig(_Strict):

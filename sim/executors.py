@@ -19,11 +19,19 @@ from agents.decisions import DecisionBatch, Decisions
 from sim.ray_runtime import HeldStderr, ShardError, connect, one_line
 from sim.runner import DecisionRunner, DecisionSetup, group_by_code
 
-__all__ = ["Executor", "InProcessExecutor", "RayExecutor", "ShardError", "make_executor"]
+__all__ = ["Executor", "InProcessExecutor", "RayExecutor", "ShardError", "ShardLost", "make_executor"]
+
+
+class ShardLost(RuntimeError):
+    """A shard actor died and Ray's restarts and task retries did not bring its answers back."""
 
 
 class Executor(Protocol):
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]: ...
+
+    def restart(self) -> None:
+        """Replace lost workers (after ShardLost), so the run can replay from its last checkpoint."""
+        ...
 
     def close(self) -> dict[str, int]:
         """Release shards and clients; return the backend counters summed over them. Idempotent."""
@@ -44,7 +52,15 @@ class InProcessExecutor:
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
         if not self.runner.needs_model(batches):  # numpy only: no hop to the event loop's thread
             return self.runner.answer_scripted(batches)[0]
-        return asyncio.run_coroutine_threadsafe(self.runner.decide(batches), self.loop).result()
+        future = asyncio.run_coroutine_threadsafe(self.runner.decide(batches), self.loop)
+        try:
+            return future.result()
+        except BaseException:  # a stop signal abandons the step: its requests are cancelled
+            future.cancel()
+            raise
+
+    def restart(self) -> None:
+        """Nothing to replace: the decisions run in this process."""
 
     def close(self) -> dict[str, int]:
         if self.loop.is_closed():
@@ -79,7 +95,15 @@ class Shard:
 
 
 class RayExecutor:
-    """run.shards=K: K actors, agent slices by id; each step submits all shards, then one ray.get."""
+    """run.shards=K: K actors, agent slices by id; each step submits all shards, then one ray.get.
+
+    A shard keeps no simulation state, so Ray may restart it freely: each actor is restarted up to
+    `restarts` times (`max_restarts`), and a task that was in flight when its worker died is retried
+    on the restarted actor (`max_task_retries`); decisions carry their seeds, so a retried task gives
+    the same answers. When that is not enough, `decide` raises ShardLost; the step loop then calls
+    `restart()` (fresh actors) and replays from the last checkpoint."""
+
+    LOST = ("RayActorError", "WorkerCrashedError", "ObjectLostError", "NodeDiedError")
 
     def __init__(
         self,
@@ -88,10 +112,13 @@ class RayExecutor:
         address: str | None = None,
         shard_cpus: float = 1.0,
         start_timeout_s: float = 300.0,
+        restarts: int = 3,
     ) -> None:
         import ray
 
         self.ray = ray
+        self.restarts = restarts
+        self.lost_errors = tuple(getattr(ray.exceptions, name) for name in self.LOST)
         self.actors: list = []
         self.started_ray = False
         with HeldStderr() as held:
@@ -116,10 +143,19 @@ class RayExecutor:
             )
         n = setup.population.size
         self.bounds = np.linspace(0, n, shards + 1).round().astype(np.int64)
-        actor = ray.remote(num_cpus=shard_cpus)(Shard)
-        shared = ray.put(setup)
+        self.actor_class = ray.remote(num_cpus=shard_cpus, max_restarts=self.restarts,
+                                      max_task_retries=self.restarts)(Shard)  # fmt: skip
+        self.shared = ray.put(setup)
+        self.start_timeout_s, self.shard_cpus = start_timeout_s, shard_cpus
+        self._spawn()
+        return cpus
+
+    def _spawn(self) -> None:
+        """One actor per agent slice, waited for until ready."""
+        ray, shards, shard_cpus, start_timeout_s = self.ray, len(self.bounds) - 1, self.shard_cpus, self.start_timeout_s
         self.actors = [
-            actor.remote(shared, int(lo), int(hi)) for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True)
+            self.actor_class.remote(self.shared, int(lo), int(hi))
+            for lo, hi in zip(self.bounds[:-1], self.bounds[1:], strict=True)
         ]
         try:
             ray.get([a.ready.remote() for a in self.actors], timeout=start_timeout_s)
@@ -131,7 +167,12 @@ class RayExecutor:
         except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
             died = "run.shards: a shard actor died while starting on the Ray cluster"
             raise ShardError(f"{died}: {one_line(exc)}") from None
-        return cpus
+
+    def restart(self) -> None:
+        """Fresh actors for every slice (the old ones are killed): after ShardLost."""
+        for a in self.actors:
+            self.ray.kill(a, no_restart=True)
+        self._spawn()
 
     def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
         k = len(self.actors)
@@ -145,7 +186,10 @@ class RayExecutor:
             for s in range(k)
             if routes[s]
         }
-        results = dict(zip(refs, self.ray.get(list(refs.values())), strict=True))
+        try:
+            results = dict(zip(refs, self.ray.get(list(refs.values())), strict=True))
+        except self.lost_errors as exc:
+            raise ShardLost(f"a shard actor was lost ({type(exc).__name__})") from exc
         answers = [Decisions.empty(batch.spec, len(batch)) for batch in batches]
         for s, parts in results.items():
             for (b, index), part in zip(routes[s], parts, strict=True):
@@ -169,7 +213,9 @@ class RayExecutor:
         return dict(counters)
 
 
-def make_executor(shards: int, setup: DecisionSetup, address: str | None = None, shard_cpus: float = 1.0) -> Executor:
+def make_executor(
+    shards: int, setup: DecisionSetup, address: str | None = None, shard_cpus: float = 1.0, restarts: int = 3
+) -> Executor:
     if shards == 0:
         return InProcessExecutor(setup)
-    return RayExecutor(shards, setup, address=address, shard_cpus=shard_cpus)
+    return RayExecutor(shards, setup, address=address, shard_cpus=shard_cpus, restarts=restarts)

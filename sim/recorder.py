@@ -4,18 +4,27 @@
     run_dir/agents.parquet           one row per agent: id, policy, persona
     run_dir/graph.parquet            the social graph: one row per undirected edge (source < target)
     run_dir/<table>/part-NNNNN.parquet   interactions, states, ... streamed in parts
+    run_dir/checkpoints/step-NNNNNNNN/   see sim/checkpoint.py
 
 Rows are buffered per table and written as a part once `flush_rows` accumulate, so memory stays
-flat however many steps run. One background thread writes the parts (in order, at most one part in
-flight), so compression overlaps the next steps' computation. Every file is written to a temporary
-name and renamed into place, so a crash never leaves a half-written part or manifest.
+flat however many steps run. One background thread writes the parts and the checkpoints (in order, a
+few jobs in flight at most), so compression and disk time overlap the next steps' computation. Every
+file is written to a temporary name, fsynced and renamed into place, so a crash never leaves a
+half-written part or manifest, and a failed write leaves no temporary file behind.
+
+While the run executes, the manifest says `status: running` with the process's pid and host and a
+`heartbeat_at` time that a background thread refreshes every `heartbeat_s` seconds (see sim/status.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import re
+import shutil
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +33,9 @@ from typing import Any
 import polars as pl
 
 from agents.graph import SocialGraph
+from sim import checkpoint
+from sim.status import DEFAULT_HEARTBEAT_S, RUNNING, this_process
+from sim.status import now_iso as heartbeat_time
 
 ENGINE_FRONT = {"run_id": pl.String(), "step": pl.Int64()}
 DECISION_COLUMNS = {
@@ -36,6 +48,9 @@ DECISION_COLUMNS = {
     "cached": pl.Boolean(),
     "fallback_reason": pl.String(),  # null: the agent's own answer; else why there is none (the action is null)
 }
+RUN_FILES = ("agents.parquet", "graph.parquet", "manifest.json")
+MAX_IN_FLIGHT = 3  # writer jobs (parts, checkpoints) pending at once: memory bound vs. overlap with stepping
+Position = dict[str, dict[str, int]]  # {"parts": {table: n}, "rows": {table: n}}
 
 
 def full_schemas(scenario_schemas: Mapping[str, Mapping[str, pl.DataType]]) -> dict[str, pl.Schema]:
@@ -53,39 +68,91 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def _atomic_write(path: Path, write: Callable[[Path], Any], durable: bool = True) -> None:
+    """Write through a temporary name, fsync (unless `durable=False`), rename; never leave the temp file.
+    An I/O error polars reports in its own exception type is raised as the OSError it is."""
     tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        try:
+            write(tmp)
+        except pl.exceptions.PolarsError as exc:
+            code = re.search(r"\(os error (\d+)\)", str(exc))
+            if code is None:
+                raise
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from exc
+        if durable:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def part_name(index: int) -> str:
+    return f"part-{index:05d}.parquet"
+
+
+def part_index(path: Path) -> int:
+    return int(path.name.removeprefix("part-").removesuffix(".parquet"))
 
 
 class RunDirError(ValueError):
-    """The run directory cannot be used (already holds a run, or is not a directory)."""
+    """The run directory cannot be used (already holds a run, is not a directory, cannot be written)."""
 
 
 def check_run_dir(path: Path, overwrite: bool) -> None:
-    """Refuse to mix two runs in one directory unless asked to replace the old one (checked early,
-    before any server or shard starts)."""
+    """Refuse to mix two runs in one directory unless asked to replace the old one, and a directory
+    this process cannot write (checked early, before any server or shard starts; nothing is left)."""
     if path.exists() and not path.is_dir():
         raise RunDirError(f"run.dir {path} exists and is not a directory")
     if (path / "manifest.json").exists() and not overwrite:
         raise RunDirError(f"run.dir {path} already holds a run; choose another or set run.overwrite=true")
+    check_writable(path)
+
+
+def check_writable(path: Path) -> None:
+    """Create (then remove) a probe file in `path`, or in its nearest existing parent."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    probe = existing / f".socsim-probe-{os.getpid()}.tmp"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirError(f"run.dir {path} cannot be written ({exc.strerror or exc})") from None
 
 
 def clear_previous_run(path: Path) -> None:
     """Remove an earlier run's files (run.overwrite=true), only once the new run is about to start.
 
-    Parts go first and the manifest last: a clear that is interrupted still leaves a directory that
-    "holds a run", so stale parts can never mix with a new run's."""
+    Checkpoints and parts go first and the manifest last: a clear that is interrupted still leaves a
+    directory that "holds a run", so stale parts can never mix with a new run's."""
     if not (path / "manifest.json").exists():
         return
+    shutil.rmtree(path / checkpoint.FOLDER, ignore_errors=True)
     for folder in (child for child in path.iterdir() if child.is_dir()):
         for part in folder.glob("part-*.parquet"):
             part.unlink()
         if not any(folder.iterdir()):
             folder.rmdir()
-    for name in ("agents.parquet", "graph.parquet", "manifest.json"):
+    for name in RUN_FILES:
         (path / name).unlink(missing_ok=True)
+
+
+def remove_temporaries(path: Path) -> None:
+    """Remove temporary files a killed process left (`.<name>.tmp` beside parts and the manifest)."""
+    if not path.is_dir():
+        return
+    for folder in (path, *(child for child in path.iterdir() if child.is_dir())):
+        for tmp in folder.glob(".*.tmp"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+    checkpoint.prune(path, "all")  # unfinished checkpoint folders only
 
 
 class Recorder:
@@ -99,15 +166,33 @@ class Recorder:
         self.rows: dict[str, int] = dict.fromkeys(schemas, 0)
         self.manifest: dict[str, Any] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socsim-recorder")
-        self._pending: Future | None = None
+        self._pending: deque[Future] = deque()  # the writer's jobs, oldest first
+        self._writer_failed = False  # set on the writer thread
+        self._manifest_lock = threading.Lock()
+        self._heartbeat: threading.Thread | None = None
+        self._stop_beating = threading.Event()
+        self._background_error: BaseException | None = None
+        self.finishing = False  # finish() was called (it runs once)
+        self.closed = False  # the manifest records how the run ended
 
-    def start(self, manifest: dict[str, Any], agents: pl.DataFrame, graph: SocialGraph) -> None:
+    # ---- opening a run directory --------------------------------------------------------------------
+    def start(
+        self,
+        manifest: dict[str, Any],
+        agents: pl.DataFrame,
+        graph: SocialGraph,
+        heartbeat_s: float,
+        position: Position | None = None,
+    ) -> None:
         """Write the manifest (status running), the agents and the graph: one row per edge, or for a
         complete graph no rows and the file's metadata saying `socsim.graph: complete` (n²/2 rows of
-        nothing but every pair would cost more than the run)."""
+        nothing but every pair would cost more than the run). `position`: parts already in place (a
+        fork's copy of its parent's records)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.manifest = {**manifest, "status": "running", "started_at": now_iso()}
-        self._write_manifest()
+        if position:
+            self._truncate(position)
+        self.manifest = {**manifest, "started_at": now_iso()}
+        self._mark_running(heartbeat_s)
         _atomic_write(self.run_dir / "agents.parquet", agents.write_parquet)
         edges = graph.edges
         table = pl.DataFrame(
@@ -120,6 +205,82 @@ class Recorder:
             self.run_dir / "graph.parquet", lambda p: table.write_parquet(p, compression="zstd", metadata=meta)
         )
 
+    def reopen(self, manifest: dict[str, Any], position: Position, heartbeat_s: float) -> None:
+        """Continue a run directory from a recorder position (a resume): parts past it are removed."""
+        remove_temporaries(self.run_dir)
+        self._truncate(position)
+        self.manifest = dict(manifest)
+        self._mark_running(heartbeat_s)
+
+    def _mark_running(self, heartbeat_s: float) -> None:
+        for stale in ("ended_at", "error", "totals"):
+            self.manifest.pop(stale, None)
+        self.manifest.update(
+            status=RUNNING, **this_process(), heartbeat_s=heartbeat_s, heartbeat_at=heartbeat_time()
+        )
+        self._write_manifest()
+
+    def _truncate(self, position: Position) -> None:
+        """Counters at `position`, and no part on disk past it."""
+        self.parts = {t: int(position.get("parts", {}).get(t, 0)) for t in self.schemas}
+        self.rows = {t: int(position.get("rows", {}).get(t, 0)) for t in self.schemas}
+        for table in self.schemas:
+            folder = self.run_dir / table
+            if not folder.is_dir():
+                continue
+            for part in folder.glob("part-*.parquet"):
+                if part_index(part) >= self.parts[table]:
+                    part.unlink()
+            missing = [i for i in range(self.parts[table]) if not (folder / part_name(i)).is_file()]
+            if missing:
+                raise checkpoint.CheckpointError(f"{folder}: {part_name(missing[0])} is missing; the run cannot resume")
+
+    def rewind(self, position: Position) -> None:
+        """Forget every row past `position` (buffered or written): the run replays from a checkpoint."""
+        self.drain()
+        self.buffers = {name: [] for name in self.schemas}
+        self.buffered = dict.fromkeys(self.schemas, 0)
+        self._truncate(position)
+
+    # ---- heartbeat ------------------------------------------------------------------------------
+    def start_heartbeat(self) -> None:
+        """Refresh `heartbeat_at` every `heartbeat_s` from a daemon thread until `finish`."""
+        interval = float(self.manifest.get("heartbeat_s") or DEFAULT_HEARTBEAT_S)
+
+        def beat() -> None:
+            while not self._stop_beating.wait(interval):
+                try:
+                    self.beat()
+                except OSError as exc:  # surfaced to the run loop by check(); keep trying
+                    self._background_error = exc
+
+        self._stop_beating.clear()
+        self._heartbeat = threading.Thread(target=beat, name="socsim-heartbeat", daemon=True)
+        self._heartbeat.start()
+
+    def beat(self, **fields: Any) -> None:
+        """Refresh the heartbeat (and set `fields`) in the manifest."""
+        with self._manifest_lock:
+            if self.manifest.get("status") != RUNNING:
+                return
+            self.manifest.update(fields, heartbeat_at=heartbeat_time())
+            self._write_manifest_locked(durable=bool(fields))
+
+    def check(self) -> None:
+        """Raise an I/O error a background thread met (a failed part or checkpoint write, a heartbeat)."""
+        while self._pending and self._pending[0].done():
+            self._pending.popleft().result()
+        if self._background_error is not None:
+            error, self._background_error = self._background_error, None
+            raise error
+
+    def _stop_heartbeat(self) -> None:
+        self._stop_beating.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
+            self._heartbeat = None
+
+    # ---- rows -----------------------------------------------------------------------------------
     def records_decisions(self, table: str) -> bool:
         """Rows of this table carry the decision columns (policy, model, accounting)."""
         return table in self.schemas and all(c in self.schemas[table] for c in DECISION_COLUMNS)
@@ -141,40 +302,116 @@ class Recorder:
         frame = pl.concat(self.buffers[table], how="vertical", rechunk=False)
         folder = self.run_dir / table
         folder.mkdir(exist_ok=True)
-        path = folder / f"part-{self.parts[table]:05d}.parquet"
-        self._wait()  # bounds memory to one part in flight, and surfaces a failed write
-        self._pending = self._writer.submit(
-            _atomic_write, path, lambda p: frame.write_parquet(p, compression="zstd", statistics=True)
-        )
+        path = folder / part_name(self.parts[table])
+        self.submit(_atomic_write, path, lambda p: frame.write_parquet(p, compression="zstd", statistics=True))
         self.parts[table] += 1
         self.rows[table] += frame.height
         self.buffers[table], self.buffered[table] = [], 0
 
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
+    def submit(self, job: Callable[..., Any], *args: Any) -> None:
+        """Run `job(*args)` on the writer thread after every job before it; waits while MAX_IN_FLIGHT
+        jobs are pending (memory stays bounded) and surfaces a failed one."""
+        while len(self._pending) >= MAX_IN_FLIGHT:
+            self._pending.popleft().result()
+        self._pending.append(self._writer.submit(self._in_order, job, *args))
 
-    def finish(self, status: str, totals: dict[str, Any], error: str | None = None) -> None:
-        """Flush every table, wait for the writes, and close the manifest with how the run ended."""
+    def _in_order(self, job: Callable[..., Any], *args: Any) -> Any:
+        """On the writer thread: once a job failed, the later ones are skipped, so a checkpoint is never
+        written after a part it counts failed to be."""
+        if self._writer_failed:
+            return None
         try:
-            for table in self.schemas:
-                self._flush(table)
-            self._wait()
+            return job(*args)
+        except BaseException:
+            self._writer_failed = True
+            raise
+
+    def drain(self) -> None:
+        """Wait until every job handed to the writer is done (raising the first that failed)."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    def position(self) -> Position:
+        """Parts and rows handed to the writer so far, per table."""
+        return {"parts": dict(self.parts), "rows": dict(self.rows)}
+
+    def flush(self) -> Position:
+        """Hand every buffered row to the writer as a part: what a checkpoint queued after them counts."""
+        for table in self.schemas:
+            self._flush(table)
+        return self.position()
+
+    def fsync_tables(self) -> None:
+        """Make the parts' names durable (the parts themselves are fsynced as they are written)."""
+        for table in self.schemas:
+            if (self.run_dir / table).is_dir():
+                checkpoint.fsync_dir(self.run_dir / table)
+
+    def sync(self) -> Position:
+        """Write every buffered row as a part, wait for the writer, and make the parts durable."""
+        position = self.flush()
+        self.drain()
+        self.fsync_tables()
+        return position
+
+    # ---- closing --------------------------------------------------------------------------------
+    def finish(
+        self,
+        status: str,
+        totals: dict[str, Any],
+        error: str | None = None,
+        flush: bool = True,
+        extra: dict[str, Any] | None = None,
+        late_totals: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        """Flush every table (unless `flush=False`: a run that failed writing), wait for the writes, and
+        close the manifest with how the run ended (and `extra` fields; `late_totals()`: totals known once
+        the writer is done). A failed flush still closes the manifest, as failed, then raises."""
+        self.finishing = True
+        self._stop_heartbeat()
+        failure: BaseException | None = None
+        try:
+            if flush:
+                self.sync()
+            else:
+                self.drain()
+        except OSError as exc:
+            failure = exc
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
             self._writer.shutdown(wait=True)
-        self.manifest.update(
-            status=status,
-            ended_at=now_iso(),
-            totals={**totals, "rows": dict(self.rows), "parts": dict(self.parts)},
-        )
-        if error:
-            self.manifest["error"] = error
-        self._write_manifest()
+        with self._manifest_lock:
+            self.manifest.update(
+                extra or {},
+                status=status,
+                ended_at=now_iso(),
+                totals={**totals, **(late_totals() if late_totals else {}), "rows": dict(self.rows),
+                        "parts": dict(self.parts)},
+            )  # fmt: skip
+            if error:
+                self.manifest["error"] = error
+            self._write_manifest_locked(durable=True)
+            self.closed = True
+        if failure is not None:
+            raise failure
+
+    def abandon(self) -> None:
+        """Stop the background threads without writing anything (the directory cannot be written)."""
+        self._stop_heartbeat()
+        try:
+            self.drain()
+        except OSError:
+            pass
+        finally:
+            self._writer.shutdown(wait=True)
 
     def _write_manifest(self) -> None:
+        with self._manifest_lock:
+            self._write_manifest_locked(durable=True)
+
+    def _write_manifest_locked(self, durable: bool) -> None:
         text = json.dumps(self.manifest, indent=2, default=str)
-        _atomic_write(self.run_dir / "manifest.json", lambda p: p.write_text(text + "\n"))
+        _atomic_write(self.run_dir / "manifest.json", lambda p: p.write_text(text + "\n"), durable=durable)
 
 
 def _conform(table: str, frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:

@@ -1,26 +1,37 @@
 """One run, start to end: build everything from the config (all input checks happen here, before any
 file is written), then step the scenario while the recorder writes, and close the manifest however
-the run ends."""
+the run ends: `completed`, `interrupted` (a signal or a server outage: checkpointed, resumable),
+`failed` (an error, or a disk that cannot be written: resumable once fixed), or a status another stop
+names (see sim/stop.py). `execute` is shared by a new run, `socsim-resume` and `socsim-fork`."""
 
 from __future__ import annotations
 
+import errno
 import platform
 import subprocess
 import sys
-import time
 from collections import Counter
-from contextlib import suppress
+from contextlib import ExitStack, suppress
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from sim.backends.config import BackendConfig
+from sim.checkpoint import Cadence, Checkpointer
 from sim.config import RunConfig
 from sim.dryrun import prompter_of
 from sim.executors import make_executor
 from sim.preflight import Estimate, calibrate, estimate, first_deciding_step
 from sim.prepare import Prepared, prepare
-from sim.recorder import Recorder, check_run_dir, clear_previous_run, full_schemas
-from sim.scheduler import StepContext, run_steps
+from sim.recorder import Position, Recorder, check_run_dir, clear_previous_run, full_schemas, remove_temporaries
+from sim.scheduler import StepContext, Totals, run_steps
+from sim.status import COMPLETED, FAILED
+from sim.stop import RunStopped, StopSignals
+
+
+class RunWriteError(RuntimeError):
+    """The run directory could not be written mid-run (disk full, read-only, permissions): one line."""
 
 
 def versions() -> dict[str, str]:
@@ -46,6 +57,24 @@ def git_sha() -> str | None:
         return None
 
 
+def new_manifest(prepared: Prepared) -> dict[str, Any]:
+    """What a new run's manifest says before it starts (the recorder adds status, process, times)."""
+    config = prepared.config
+    manifest: dict[str, Any] = {
+        "run_id": prepared.run_id,
+        "seed": config.seed,
+        "scenario": config.scenario.name,
+        "config": config.model_dump(mode="json"),
+        "versions": versions(),
+        "git_sha": git_sha(),
+        "agents": prepared.population.size,
+        "edges": prepared.graph.n_edges,
+    }
+    if prepared.has_llm:
+        manifest["prompts"] = {name: t.model_dump() for name, t in sorted(prepared.templates.items())}
+    return manifest
+
+
 def _calibrated(
     found: Estimate, batches: list, prepared: Prepared, backend: BackendConfig
 ) -> tuple[Estimate, dict[str, int]]:
@@ -61,10 +90,21 @@ def _calibrated(
         policy.close()
 
 
-def run(config: RunConfig) -> Path:
-    """Run a simulation; returns the run directory. Raises ConfigError before writing on bad input."""
-    from sim.backends import serving
+@dataclass
+class Start:
+    """Where execution begins: step 0 of a new run, or a checkpoint (a resume, or a fork's first)."""
 
+    step: int = 0
+    position: Position | None = None  # the recorder's position at the checkpoint (parts already on disk)
+    totals: dict[str, Any] | None = None
+    wall_time_s: float = 0.0
+    world: Any = None  # the restored world (None: the prepared initial world)
+    resume: bool = False  # the directory already holds this run (its manifest, agents and graph)
+
+
+def run(config: RunConfig) -> Path:
+    """Run a simulation; returns the run directory. Raises ConfigError before writing on bad input,
+    RunStopped when stopped (checkpointed, resumable), RunWriteError when the directory fails."""
     prepared = prepare(config)
     run_dir = Path(config.run.dir)
     if config.run.dry_run:
@@ -74,54 +114,127 @@ def run(config: RunConfig) -> Path:
         return run_dir
     check_run_dir(run_dir, config.run.overwrite)
     _, first_batches = first_deciding_step(prepared)
-    found, spent = estimate(prepared, first_batches, prompter_of(prepared)), {}
-    with serving(config.backend) as backend:
-        if prepared.has_llm and backend.mode == "live":
-            found, spent = _calibrated(found, first_batches, prepared, backend)
-        for line in found.lines():
-            print(f"socsim: pre-flight: {line}", file=sys.stderr)
-        recorder = Recorder(run_dir, full_schemas(prepared.scenario.tables), config.run.flush_rows)
-        manifest = {
-            "run_id": prepared.run_id,
-            "seed": config.seed,
-            "scenario": config.scenario.name,
-            "config": config.model_dump(mode="json"),
-            "versions": versions(),
-            "git_sha": git_sha(),
-            "agents": prepared.population.size,
-            "edges": prepared.graph.n_edges,
-        }
-        manifest["estimate"] = found.as_dict()
-        if prepared.has_llm:
-            manifest["prompts"] = {name: t.model_dump() for name, t in sorted(prepared.templates.items())}
-        if backend.kind != "none" and backend.mode != "replay":
-            from sim.backends.server import server_versions
+    found = estimate(prepared, first_batches, prompter_of(prepared))
+    return execute(prepared, new_manifest(prepared), Start(), preflight=(found, first_batches))
 
-            manifest["server_versions"] = server_versions(backend)
-        executor = make_executor(
-            config.run.shards, prepared.decision_setup(backend),
-            address=config.run.ray_address, shard_cpus=config.run.shard_cpus,
+
+def execute(
+    prepared: Prepared, manifest: dict[str, Any], start: Start, preflight: tuple[Estimate, list] | None = None
+) -> Path:
+    """Step `prepared` from `start` to the end into `run.dir`, writing `manifest` (see module docstring).
+    `preflight`: a new run's estimate and its first deciding step's batches (printed, calibrated on the
+    live server, recorded)."""
+    from sim.backends import serving
+
+    config = prepared.config
+    run_dir = Path(config.run.dir)
+    spent: dict[str, int] = {}
+    with StopSignals() as signals, ExitStack() as stack:
+        with signals.interruptible():  # a stop while a server or the shards start: nothing to save yet
+            backend = stack.enter_context(serving(config.backend))
+            if preflight is not None:
+                found, first_batches = preflight
+                if prepared.has_llm and backend.mode == "live":
+                    found, spent = _calibrated(found, first_batches, prepared, backend)
+                for line in found.lines():
+                    print(f"socsim: pre-flight: {line}", file=sys.stderr)
+                manifest["estimate"] = found.as_dict()
+            if backend.kind != "none" and backend.mode != "replay":
+                from sim.backends.server import server_versions
+
+                manifest["server_versions"] = server_versions(backend)
+            executor = make_executor(
+                config.run.shards, prepared.decision_setup(backend), address=config.run.ray_address,
+                shard_cpus=config.run.shard_cpus, restarts=config.run.shard_restarts,
+            )  # fmt: skip
+            stack.callback(executor.close)
+        recorder = Recorder(run_dir, full_schemas(prepared.scenario.tables), config.run.flush_rows)
+        checkpoints = Checkpointer(
+            run_dir, prepared.run_id, prepared.scenario, config.seed, recorder,
+            Cadence(config.run.checkpoint_every, prepared.has_llm), config.run.keep_checkpoints, start.wall_time_s,
         )  # fmt: skip
         try:
-            clear_previous_run(run_dir)
-            recorder.start(manifest, prepared.population.agents_table(), prepared.graph)
-            started = time.perf_counter()
-            try:
-                ctx = StepContext(prepared.run_id, config.seed, prepared.population, backend.kind, backend.model)
-                totals, world = run_steps(
-                    prepared.scenario, prepared.world, executor, recorder, ctx,
-                    progress=config.run.progress, log_every=config.run.log_every,
-                )  # fmt: skip
-            except BaseException as exc:
-                reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
-                recorder.finish("failed", {"wall_time_s": round(time.perf_counter() - started, 3)}, error=reason)
-                raise
+            if start.resume:
+                recorder.reopen(manifest, start.position or {}, config.run.heartbeat_s)
+            else:
+                clear_previous_run(run_dir)
+                recorder.start(manifest, prepared.population.agents_table(), prepared.graph,
+                               config.run.heartbeat_s, start.position)  # fmt: skip
+            recorder.start_heartbeat()
+            checkpoints.start_clock()
+            ctx = StepContext(prepared.run_id, config.seed, prepared.population, backend.kind, backend.model)
+            totals, world = run_steps(
+                prepared.scenario, prepared.world if start.world is None else start.world, executor, recorder, ctx,
+                progress=config.run.progress, log_every=config.run.log_every, start_step=start.step,
+                totals=Totals.from_state(start.totals), checkpoints=checkpoints, signals=signals,
+            )  # fmt: skip
             backend_counters = dict(Counter(executor.close()) + Counter(spent))
-            recorder.manifest["outcome"] = prepared.scenario.outcome(world)
-            recorder.finish(
-                "completed",
-                {**totals.as_dict(backend_counters), "wall_time_s": round(time.perf_counter() - started, 3)},
-            )
-        finally:
-            executor.close()
+            outcome = {"outcome": prepared.scenario.outcome(world)}
+            _close(recorder, checkpoints, COMPLETED, totals.as_dict(backend_counters), None, flush=True, extra=outcome)
+        except RunStopped as stop:
+            totals_now = stop.totals.as_dict() if isinstance(stop.totals, Totals) else {}
+            _close(recorder, checkpoints, stop.status, totals_now, stop.reason, flush=False)
+            raise
+        except OSError as exc:
+            if not _write_failure(exc, run_dir):
+                _close(recorder, checkpoints, FAILED, {}, f"{type(exc).__name__}: {exc}", flush=True)
+                raise
+            _close(recorder, checkpoints, FAILED, {}, f"{type(exc).__name__}: {exc}", flush=False)
+            with suppress(OSError):  # a read-only directory keeps what it has
+                remove_temporaries(run_dir)
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            said = "the manifest says status=failed" if recorder.closed else "the manifest could not be updated"
+            raise RunWriteError(
+                f"cannot write the run in {run_dir}: {exc.strerror or exc}{where}; {said}; "
+                f"once fixed, continue with: socsim-resume {run_dir}"
+            ) from exc
+        except BaseException as exc:
+            _close(recorder, checkpoints, FAILED, {}, f"{type(exc).__name__}: {exc}", flush=True)
+            raise
     return run_dir
+
+
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG})
+
+
+def _write_failure(exc: OSError, run_dir: Path) -> bool:
+    """An error writing the run directory (a full disk, a read-only or forbidden one), not, say, a
+    connection error that happens to be an OSError too."""
+    if exc.errno in WRITE_ERRNOS:
+        return True
+    name = getattr(exc, "filename", None)
+    return bool(name) and Path(run_dir).resolve() in (Path(str(name)).resolve(), *Path(str(name)).resolve().parents)
+
+
+def checkpoint_totals(checkpoints: Checkpointer) -> dict[str, Any]:
+    """What checkpoints cost: the step loop's time (snapshots, waits) and the writer thread's."""
+    written = list(checkpoints.written)
+    return {
+        "written": len(written),
+        "seconds": round(checkpoints.stepping_cost_s, 3),
+        "write_seconds": round(sum(seconds for _, seconds, _ in written), 3),
+        "last_bytes": written[-1][2] if written else None,
+    }
+
+
+def _close(
+    recorder: Recorder,
+    checkpoints: Checkpointer,
+    status: str,
+    totals: dict[str, Any],
+    error: str | None,
+    flush: bool,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Close the manifest with `status` (once: a run whose closing failed is not closed again). With
+    `flush`, an I/O error is raised after the manifest says failed (see Recorder.finish)."""
+    if recorder.finishing:
+        return
+    totals = {**totals, "wall_time_s": round(checkpoints.wall_time_s(), 3)}
+    try:
+        recorder.finish(status, totals, error=error, flush=flush, extra=extra,
+                        late_totals=lambda: {"checkpoints": checkpoint_totals(checkpoints)})  # fmt: skip
+    except OSError:
+        recorder.abandon()
+        if status == COMPLETED:
+            raise

@@ -1,4 +1,11 @@
-"""The discrete-time loop: plan → decide (executor) → resolve → record, one step at a time."""
+"""The discrete-time loop: plan → decide (executor) → resolve → record, one step at a time.
+
+A step is committed (its rows handed to the recorder, the totals counted, the step advanced) only once
+it resolved, so between two steps the world, the step number, the totals and the recorder agree: that
+boundary is what a checkpoint saves. A `RunStopped` (a signal, a server outage, a budget) checkpoints
+the last boundary and propagates; a Ray shard lost beyond Ray's own restarts replays the run from the
+last checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +23,12 @@ from agents.decisions import DecisionBatch, Decisions
 from agents.population import Population, is_llm
 from scenarios.base import BaseScenario
 from sim import seeding
-from sim.executors import Executor
+from sim.checkpoint import Checkpointer
+from sim.executors import Executor, ShardLost
 from sim.recorder import DECISION_COLUMNS, Recorder
+from sim.stop import StopSignals, as_stop
+
+MAX_REPLAYS = 3  # shard losses before the run fails, counted until it gets past the furthest step it reached
 
 
 @dataclass
@@ -53,6 +64,34 @@ class Totals:
                 "failures": dict(self.fallbacks),  # decisions without an answer, by reason
             },
         }
+
+    def state(self) -> dict[str, Any]:
+        """Everything, as JSON (a checkpoint's copy of the totals)."""
+        return {
+            "steps": self.steps,
+            "decisions": dict(self.decisions),
+            "llm_calls": self.llm_calls,
+            "llm_cached": self.llm_cached,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "llm_latency_ms": self.llm_latency_ms,
+            "fallbacks": dict(self.fallbacks),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any] | None) -> Totals:
+        if not state:
+            return cls()
+        return cls(
+            steps=int(state["steps"]),
+            decisions=Counter(state["decisions"]),
+            llm_calls=int(state["llm_calls"]),
+            llm_cached=int(state["llm_cached"]),
+            prompt_tokens=int(state["prompt_tokens"]),
+            completion_tokens=int(state["completion_tokens"]),
+            llm_latency_ms=float(state["llm_latency_ms"]),
+            fallbacks=Counter(state["fallbacks"]),
+        )
 
 
 @dataclass
@@ -143,40 +182,90 @@ def run_steps(
     ctx: StepContext,
     progress: bool = True,
     log_every: int = 1,
+    start_step: int = 0,
+    totals: Totals | None = None,
+    checkpoints: Checkpointer | None = None,
+    signals: StopSignals | None = None,
 ) -> tuple[Totals, Any]:
-    """Step until the scenario is done; return the totals and the final world."""
-    totals = Totals()
-    bar = tqdm(total=scenario.max_steps(world), unit="step", file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    step = 0
+    """Step from `start_step` until the scenario is done; return the totals and the final world.
+
+    On a stop (RunStopped, or what `as_stop` maps to one) the last step boundary is checkpointed (when
+    `checkpoints` is given) and a RunStopped propagates, its `.totals` those of that boundary."""
+    totals = totals or Totals()
+    step = start_step
+    intact = True  # the world is at a step boundary (resolve may change it in place)
+    replays, furthest = 0, step  # shard losses since the run last got past `furthest`
+    bar = tqdm(total=scenario.max_steps(world), initial=step, unit="step", file=sys.stderr,
+               disable=not progress, dynamic_ncols=True)  # fmt: skip
     try:
         while not scenario.done(world):
+            if signals is not None:
+                signals.check()
+            recorder.check()
             started = time.perf_counter()
             batches = scenario.plan(world, step, seeding.rng(ctx.seed, "plan", step))
             fill_decisions(batches, ctx, step)
-            decisions = executor.decide(batches) if batches else []
+            try:
+                decisions = _decide(executor, batches, signals)
+            except ShardLost as lost:
+                replays += 1
+                if checkpoints is None or replays > MAX_REPLAYS:
+                    raise
+                bar.write(f"step {step}: {lost}; replaying from the last checkpoint", file=sys.stderr)
+                executor.restart()
+                step, world, state = checkpoints.restore()
+                totals = Totals.from_state(state)
+                bar.reset(total=scenario.max_steps(world))
+                bar.update(step)
+                continue
+            intact = False
             result = scenario.resolve(world, step, batches, decisions, seeding.rng(ctx.seed, "resolve", step))
-            world = result.world
             meta = _decision_meta(batches, decisions, ctx)
             for name, table in result.tables.items():
                 if recorder.records_decisions(name):
                     table = _with_decisions(table, result.decision_of.get(name), meta)
                 recorder.add(name, _engine_columns(table, ctx.run_id, step))
             _account(totals, meta)
-            totals.steps = step + 1
-            if log_every and (step % log_every == 0 or scenario.done(world)):
+            world, step = result.world, step + 1
+            totals.steps = step
+            intact = True
+            if log_every and ((step - 1) % log_every == 0 or scenario.done(world)):
                 n = sum(len(b) for b in batches)
                 stats = " ".join(f"{k}={v:.4g}" for k, v in result.summary.items())
                 bar.write(
-                    f"step {step}: {n:,} decisions in {time.perf_counter() - started:.2f} s {stats}".rstrip(),
+                    f"step {step - 1}: {n:,} decisions in {time.perf_counter() - started:.2f} s {stats}".rstrip(),
                     file=sys.stderr,
                 )
             bar.update(1)
-            step += 1
+            if step > furthest:
+                replays, furthest = 0, step
+            if checkpoints is not None and not scenario.done(world):
+                checkpoints.after_step(step, world, totals, time.perf_counter() - started)
         for name, table in scenario.finish(world).items():
             recorder.add(name, _engine_columns(table, ctx.run_id, None))
+    except BaseException as exc:
+        stop = as_stop(exc)
+        if stop is None:
+            raise
+        if intact and checkpoints is not None and not scenario.done(world):
+            checkpoints.save(step, world, totals, wait=True)
+        stop.totals = totals
+        if stop is exc:
+            raise
+        raise stop from exc
     finally:
         bar.close()
     return totals, world
+
+
+def _decide(executor: Executor, batches: list[DecisionBatch], signals: StopSignals | None) -> list[Decisions]:
+    """The step's decisions; a stop signal meanwhile abandons the step (the world is not touched yet)."""
+    if not batches:
+        return []
+    if signals is None:
+        return executor.decide(batches)
+    with signals.interruptible():
+        return executor.decide(batches)
 
 
 def _engine_columns(table: pl.DataFrame, run_id: str, step: int | None) -> pl.DataFrame:

@@ -10,7 +10,10 @@ Shipped with socsim so that a scenario package tests itself the same way: in its
 - declarations: the YAML lists every config field with the schema's default; every template binds;
 - prompts: every kind of decision is rendered and asked (against the fake OpenAI-compatible server);
 - checkpoints: the world is plain data, and a world restored from its state mid-run continues
-  exactly as the original does.
+  exactly as the original does;
+- resume: a run stopped after k steps (RunStopped, the engine's one stop mechanism, raised where a
+  signal lands: after planning, while decisions are asked) and resumed from its checkpoint writes the
+  same tables and totals as an uninterrupted run, with scripted and with language-model agents.
 """
 
 from __future__ import annotations
@@ -32,9 +35,13 @@ from sim.backends.fake_server import FakeOpenAIServer
 from sim.config import ConfigError, compose
 from sim.prepare import prepare
 from sim.recorder import full_schemas
+from sim.resume import resume
 from sim.run import run
 from sim.runner import DecisionRunner
 from sim.scheduler import StepContext, fill_decisions
+from sim.stop import RunStopped
+
+VOLATILE = ("latency_ms", "cached")  # how long an answer took and whether it came from the cache
 
 
 @pytest.fixture(scope="session")
@@ -68,6 +75,31 @@ def read_table(run_dir: Path, table: str) -> pl.DataFrame:
 
 def run_with(overrides: list[str], run_dir: Path) -> Path:
     return run(compose([*overrides, f"run.dir={run_dir}", "run.progress=false", "run.log_every=0"]))
+
+
+def assert_same_rows(a: pl.DataFrame, b: pl.DataFrame, what: str = "table") -> None:
+    """Same columns, and the same rows in any order (volatile columns aside)."""
+    a, b = a.drop(VOLATILE, strict=False), b.drop(VOLATILE, strict=False)
+    assert a.schema == b.schema, f"{what}: schemas differ"
+    keys = [c for c, t in a.schema.items() if not isinstance(t, (pl.List, pl.Struct, pl.Array))]
+    a, b = a.sort(keys, nulls_last=True, maintain_order=True), b.sort(keys, nulls_last=True, maintain_order=True)
+    assert a.equals(b), f"{what}: rows differ ({a.height} vs {b.height} rows)"
+
+
+def stop_after_planning(monkeypatch, cls, at_step: int) -> dict[str, int]:
+    """Make the scenario's run stop once, at `at_step`, after planning (where a signal lands while the
+    step's decisions are asked). Returns a dict that counts the stops raised."""
+    original, raised = cls.plan, {"stops": 0}
+
+    def plan(self, world, step, rng):
+        batches = original(self, world, step, rng)
+        if step == at_step and not raised["stops"]:
+            raised["stops"] += 1
+            raise RunStopped("interrupted", 143, f"stopped by the test at step {step}")
+        return batches
+
+    monkeypatch.setattr(cls, "plan", plan)
+    return raised
 
 
 def merged(base: list[str], extra: list[str]) -> list[str]:
@@ -228,3 +260,42 @@ class ScenarioContract:
             assert restored.same_state(world), f"step {t}: the restored world diverged"
             t += 1
         assert copy.scenario.done(restored)
+
+    # ---- resume ---------------------------------------------------------------------------------------
+    def _interrupt_and_resume(self, overrides: list[str], run_dir: Path, monkeypatch) -> None:
+        """Stop at step k (checkpoint_steps, or the last step of a shorter run), then resume."""
+        prepared = prepare(compose([*overrides, f"run.dir={run_dir}"]))
+        k = min(self.checkpoint_steps, prepared.scenario.max_steps(prepared.world) - 1)
+        raised = stop_after_planning(monkeypatch, scenario_class(self.scenario_name()), k)
+        with pytest.raises(RunStopped):
+            run_with([*overrides, "run.checkpoint_every=2"], run_dir)
+        assert raised["stops"] == 1, f"the run ended before step {k}: lower checkpoint_steps"
+        stopped = json.loads((run_dir / "manifest.json").read_text())
+        assert stopped["status"] == "interrupted" and stopped["last_checkpoint"] == k
+        assert resume(run_dir, ["run.progress=false", "run.log_every=0"]) == run_dir
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["status"] == "completed" and manifest["resumed"][0]["step"] == k
+
+    def _assert_same_run(self, resumed: Path, reference: Path) -> None:
+        for table in self.tables:
+            assert_same_rows(read_table(resumed, table), read_table(reference, table), table)
+        a, b = (json.loads((d / "manifest.json").read_text())["totals"] for d in (resumed, reference))
+        assert a["steps"] == b["steps"] and a["decisions"] == b["decisions"] and a["rows"] == b["rows"]
+        assert a["llm"]["calls"] == b["llm"]["calls"] and a["llm"]["failures"] == b["llm"]["failures"]
+
+    def test_interrupted_run_resumes_to_the_same_tables(self, runs, tmp_path, monkeypatch):
+        plain = [o for o in self.overrides if not o.startswith(("seed=", "run.shards="))]
+        run_dir = tmp_path / "stopped"
+        self._interrupt_and_resume([*plain, f"seed={self.seed}", "run.shards=0"], run_dir, monkeypatch)
+        self._assert_same_run(run_dir, runs["shards0"])
+
+    def test_interrupted_llm_run_resumes_to_the_same_tables(self, tmp_path, fake_openai, monkeypatch):
+        """Answers come from a deterministic server (the fake answers from the request's seed); the
+        stopped run has a cache of its own, so the resumed steps are asked again, not replayed."""
+        if not self.llm_overrides:
+            pytest.skip("the scenario asks no decisions")
+        base = merged(self.overrides, [*self.llm_overrides, f"seed={self.seed}"])
+        reference = run_with([*base, *fake_backend(fake_openai, tmp_path / "cache-a")], tmp_path / "reference")
+        run_dir = tmp_path / "stopped"
+        self._interrupt_and_resume([*base, *fake_backend(fake_openai, tmp_path / "cache-b")], run_dir, monkeypatch)
+        self._assert_same_run(run_dir, reference)
