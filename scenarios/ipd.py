@@ -593,6 +593,13 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
         }
         return [DecisionBatch(spec=self.move_spec, agent_ids=agents, obs=obs, context=context)]
 
+    def longest_prompts(self, world: IPDWorld) -> list[tuple[DecisionBatch, str]]:
+        """The last round of a match: the whole history is in the prompt."""
+        last = max(self.config.rounds - 1, 0)
+        moves = np.zeros((1, 2, self.config.rounds), np.int8)
+        longest = IPDWorld(pairs=world.pairs[:1], moves=moves, round=last, order_flip=world.order_flip)
+        return [(self.plan(longest, last, np.random.default_rng(0))[0], "scenario.rounds")]
+
     def shown_first(self, batch: DecisionBatch) -> pl.Series:
         """The canonical option each LLM decision's question named first (null for scripted agents)."""
         population, _ = self._bound()

@@ -25,6 +25,7 @@ class DecisionSetup:
     backend: BackendConfig
     population: Population
     persona_fields: tuple[str, ...] | None = None
+    transcripts: bool = True  # keep each model call's messages and reply for the transcripts table
 
 
 Pending = tuple[Decisions, np.ndarray, DecisionBatch]  # (the batch's answers, where the part goes, the part)
@@ -37,6 +38,7 @@ class DecisionRunner:
         self.prompter = Prompter(game, setup.templates, setup.population.personas, setup.persona_fields)
         self.policy_names = setup.population.policy_names
         self.backend = setup.backend
+        self.transcripts = setup.transcripts
         self.population = setup.population
         self._llm: Any = None
 
@@ -44,7 +46,7 @@ class DecisionRunner:
         if self._llm is None:
             from sim.backends.policy import LLMPolicy
 
-            self._llm = LLMPolicy(self.backend, self.prompter)
+            self._llm = LLMPolicy(self.backend, self.prompter, transcripts=self.transcripts)
         return self._llm
 
     def needs_model(self, batches: list[DecisionBatch]) -> bool:

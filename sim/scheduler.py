@@ -23,10 +23,13 @@ from agents.decisions import DecisionBatch, Decisions
 from agents.population import Population, is_llm
 from scenarios.base import BaseScenario
 from sim import seeding
+from sim.budgets import Budgets
 from sim.checkpoint import Checkpointer
 from sim.executors import Executor, ShardLost
+from sim.failures import FailureRules, check_budget, model_decisions, settle
 from sim.recorder import DECISION_COLUMNS, Recorder
 from sim.stop import StopSignals, as_stop
+from sim.transcripts import TRANSCRIPTS, transcript_rows
 
 MAX_REPLAYS = 3  # shard losses before the run fails, counted until it gets past the furthest step it reached
 
@@ -43,6 +46,7 @@ class Totals:
     completion_tokens: int = 0
     llm_latency_ms: float = 0.0
     fallbacks: Counter = field(default_factory=Counter)
+    requests: int = 0  # HTTP attempts the model's decisions took (retries included), for the budgets
 
     def as_dict(self, backend_counters: dict[str, int] | None = None) -> dict[str, Any]:
         """`backend_counters`: the LLM backend's own counts (HTTP requests including retries)."""
@@ -76,6 +80,7 @@ class Totals:
             "completion_tokens": self.completion_tokens,
             "llm_latency_ms": self.llm_latency_ms,
             "fallbacks": dict(self.fallbacks),
+            "requests": self.requests,
         }
 
     @classmethod
@@ -91,6 +96,7 @@ class Totals:
             completion_tokens=int(state["completion_tokens"]),
             llm_latency_ms=float(state["llm_latency_ms"]),
             fallbacks=Counter(state["fallbacks"]),
+            requests=int(state.get("requests", 0)),
         )
 
 
@@ -117,8 +123,15 @@ def fill_decisions(batches: list[DecisionBatch], ctx: StepContext, step: int) ->
         offset += len(batch)
 
 
-def _decision_meta(batches: list[DecisionBatch], decisions: list[Decisions], ctx: StepContext) -> pl.DataFrame:
-    """One row per decision of the step (batches concatenated): who decided how, and at what cost.
+def _decision_meta(
+    batches: list[DecisionBatch],
+    decisions: list[Decisions],
+    ctx: StepContext,
+    stood_in: list[np.ndarray] | None = None,
+    stand_in_name: str | None = None,
+) -> pl.DataFrame:
+    """One row per decision of the step (batches concatenated): who decided how, and at what cost;
+    `stand_in` names the scripted policy that answered a decision the model could not give.
 
     String columns are gathered from tiny lookup series: building them from numpy string arrays
     costs seconds per million rows."""
@@ -141,8 +154,16 @@ def _decision_meta(batches: list[DecisionBatch], decisions: list[Decisions], ctx
             "fallback_reason": pl.Series(fallback.tolist(), dtype=pl.String)
             if has_fallback.any()
             else pl.repeat(None, len(fallback), dtype=pl.String, eager=True),
+            "stand_in": _stand_in(stood_in, stand_in_name, len(fallback)),
         }
     )
+
+
+def _stand_in(stood_in: list[np.ndarray] | None, name: str | None, n: int) -> pl.Series:
+    if stood_in is None or name is None or not any(mask.any() for mask in stood_in):
+        return pl.repeat(None, n, dtype=pl.String, eager=True)
+    mask = np.concatenate(stood_in)
+    return pl.select(pl.when(pl.Series(mask)).then(pl.lit(name))).to_series().cast(pl.String)
 
 
 def _with_decisions(table: pl.DataFrame, decision_of: np.ndarray | None, meta: pl.DataFrame) -> pl.DataFrame:
@@ -186,6 +207,8 @@ def run_steps(
     totals: Totals | None = None,
     checkpoints: Checkpointer | None = None,
     signals: StopSignals | None = None,
+    failures: FailureRules | None = None,
+    budgets: Budgets | None = None,
 ) -> tuple[Totals, Any]:
     """Step from `start_step` until the scenario is done; return the totals and the final world.
 
@@ -218,14 +241,29 @@ def run_steps(
                 bar.reset(total=scenario.max_steps(world))
                 bar.update(step)
                 continue
+            stood_in, models = None, None
+            if failures is not None and batches:
+                models = model_decisions(batches, failures.llm_codes)
+                decisions, stood_in, failed, reasons = settle(
+                    lambda again: _decide(executor, again, signals), batches, decisions, failures.on_failure,
+                    failures.stand_in, models,
+                )  # fmt: skip
+                decided = int(sum(m.sum() for m in models))
+                check_budget(failures.max_rate, step, decided, failed, reasons, totals.llm_calls,
+                             sum(totals.fallbacks.values()))  # fmt: skip
             intact = False
             result = scenario.resolve(world, step, batches, decisions, seeding.rng(ctx.seed, "resolve", step))
-            meta = _decision_meta(batches, decisions, ctx)
+            stand_in_name = failures.on_failure.removeprefix("policy:") if failures is not None else None
+            meta = _decision_meta(batches, decisions, ctx, stood_in, stand_in_name)
+            if models is not None and recorder.records(TRANSCRIPTS) and any(m.any() for m in models):
+                rows = transcript_rows(batches, decisions, models, stood_in, ctx.model, stand_in_name)
+                recorder.add(TRANSCRIPTS, _engine_columns(rows, ctx.run_id, step))
             for name, table in result.tables.items():
                 if recorder.records_decisions(name):
                     table = _with_decisions(table, result.decision_of.get(name), meta)
                 recorder.add(name, _engine_columns(table, ctx.run_id, step))
             _account(totals, meta)
+            totals.requests += int(sum(d.attempts.sum() for d in decisions))
             world, step = result.world, step + 1
             totals.steps = step
             intact = True
@@ -241,6 +279,8 @@ def run_steps(
                 replays, furthest = 0, step
             if checkpoints is not None and not scenario.done(world):
                 checkpoints.after_step(step, world, totals, time.perf_counter() - started)
+            if budgets is not None and not scenario.done(world):
+                budgets.check(totals, checkpoints.wall_time_s() if checkpoints is not None else None)
         for name, table in scenario.finish(world).items():
             recorder.add(name, _engine_columns(table, ctx.run_id, None))
     except BaseException as exc:
