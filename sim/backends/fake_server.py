@@ -27,9 +27,11 @@ FAULTS = ("ok", "500", "400", "429", "timeout", "malformed", "drop", "truncated"
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
 
 
-def valid_content(body: dict[str, Any]) -> str:
-    """A reply that fits the request's structured-output spec, chosen by the request's seed."""
-    seed = int(body.get("seed") or 0)
+def valid_content(body: dict[str, Any], always: int | None = None) -> str:
+    """A reply that fits the request's structured-output spec, chosen by the request's seed; with
+    `always`, every choice (and enum field) is that option instead (an index; -1: the last), so a
+    server can stand for a model with a fixed behaviour (always cooperates, always defects)."""
+    seed = int(body.get("seed") or 0) if always is None else always
     choice = (body.get("structured_outputs") or {}).get("choice")
     if choice:
         return choice[seed % len(choice)]
@@ -75,6 +77,7 @@ class FakeOpenAIServer:
         self.tokenize = tokenize  # False: no /tokenize route (like OpenAI's API); max_model_len None: none listed
         self.arrivals: list[tuple[int, float]] = []  # (seed, time.monotonic()) of every completion request
         self.default = "ok"
+        self.always: int | None = None  # answer every choice with this option (see valid_content)
         self.delay_s = 0.0  # added to every answer (to hold requests in flight)
         self.in_flight = 0
         self.max_in_flight = 0
@@ -190,7 +193,7 @@ class FakeOpenAIServer:
                 await asyncio.sleep(self.delay_s)
         finally:
             self.in_flight -= 1
-        content = "this is not an option" if fault == "invalid" else valid_content(body)
+        content = "this is not an option" if fault == "invalid" else valid_content(body, self.always)
         self._write(writer, 200, json.dumps(self._completion(body, content)))
         return True
 
