@@ -194,7 +194,8 @@ def execute(
                 from sim.backends.server import server_versions
 
                 manifest["server_versions"] = {
-                    url: version for key in models or [None]
+                    url: version
+                    for key in models or [None]
                     for url, version in server_versions(backend.for_model(key)).items()
                 }
             executor = make_executor(
