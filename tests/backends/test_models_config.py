@@ -53,15 +53,15 @@ def test_a_managed_server_serves_the_models_without_endpoints_of_their_own():
 def test_served_names_must_differ():
     with pytest.raises(ValidationError, match=r"backend.models.b.model: served name 'x' is already backend.models.a's"):
         backend(a={"model": "x"}, b={"model": "x"})
-    with pytest.raises(ValidationError, match="already backend.model's"):
+    with pytest.raises(ValidationError, match=r"already backend\.model's"):
         backend(a={"model": "base", "base_url": "http://elsewhere:1/v1"})  # same name, another server
     assert backend(a={"model": "base"}).for_model("a").model == "base"  # the default model itself: allowed
 
 
 def test_no_models_without_a_backend_and_a_model_or_models_required():
-    with pytest.raises(ValidationError, match="backend.models needs a backend"):
+    with pytest.raises(ValidationError, match=r"backend\.models needs a backend"):
         BackendConfig(kind="none", models={"a": {}})
-    with pytest.raises(ValidationError, match="backend.model is required"):
+    with pytest.raises(ValidationError, match=r"backend\.model is required"):
         BackendConfig(kind="vllm", base_url=SHARED)
     assert BackendConfig(kind="vllm", base_url=SHARED, models={"a": {}}).model is None
 

@@ -16,6 +16,9 @@ import pytest
 
 from analysis.cooperation import cooperation_rate
 from analysis.load import load
+from analysis.metrics import metric
+from analysis.models import model_usage
+from analysis.report import build_report
 from sim.backends.fake_server import FakeOpenAIServer
 from sim.preflight import CALIBRATION_DECISIONS
 from sim.testing import assert_same_rows, merged, read_table, run_with
@@ -87,6 +90,15 @@ def test_analysis_splits_cooperation_by_model(two_models, tmp_path):
     assert dict(by_model.select("model", "cooperation").rows()) == {"coop-model": 1.0, "defect-model": 0.0}
     by_policy = cooperation_rate(runs.interactions, by=["policy"])
     assert dict(by_policy.select("policy", "cooperation").rows())["llm@defect"] == 0.0
+    registered = metric(runs, "cooperation").group_by("policy").agg(pl.col("cooperation").mean())
+    assert {k: v for k, v in registered.rows() if k.startswith("llm")} == {"llm@coop": 1.0, "llm@defect": 0.0}
+    usage = model_usage(runs.transcripts)
+    assert usage.select("model", "calls", "missing_share").rows() == [
+        ("coop-model", 3 * (AGENTS - 1) * ROUNDS, 0.0), ("defect-model", 2 * (AGENTS - 1) * ROUNDS, 0.0),
+    ]  # fmt: skip
+    page = build_report(run_dir)
+    section = page.split("<h2>Language models</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "coop-model" in section and "defect-model" in section
 
 
 def test_same_seed_same_models_for_0_and_2_shards(two_models, tmp_path, ray_session):
