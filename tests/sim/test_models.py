@@ -19,8 +19,11 @@ from analysis.load import load
 from analysis.metrics import metric
 from analysis.models import model_usage
 from analysis.report import build_report
+from sim.backends.config import BackendConfig
 from sim.backends.fake_server import FakeOpenAIServer
+from sim.config import ConfigError
 from sim.preflight import CALIBRATION_DECISIONS
+from sim.prepare import check_models, mix_policies
 from sim.testing import assert_same_rows, merged, read_table, run_with
 from tests.backends.e2e import socsim
 
@@ -173,3 +176,11 @@ def test_bad_models_are_one_line_before_any_server(tmp_path, extra, expected):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written (and no server was needed to say so)
+
+
+def test_a_mix_by_group_is_checked_for_models_too():
+    mix = {"left": {"llm@a": 0.5, "tit_for_tat": 0.5}, "*": {"llm@zz": 1.0}}
+    assert mix_policies(mix) == ["llm@a", "tit_for_tat", "llm@zz"]
+    backend = BackendConfig(kind="vllm", base_url=DEAD_URL, models={"a": {}})
+    with pytest.raises(ConfigError, match=r"'llm@zz' names no model of backend\.models \(choose from: llm@a\)"):
+        check_models(mix_policies(mix), backend)
