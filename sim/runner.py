@@ -42,14 +42,18 @@ class DecisionRunner:
         self.transcripts = setup.transcripts
         self.population = setup.population
         self._llm: dict[str | None, Any] = {}  # one LLMPolicy per model (None: the default model)
+        self._shared: Any = None  # per-endpoint caps the models share (sim.backends.client.SharedSlots)
 
     def _llm_policy(self, policy: str) -> Any:
         """The LLM policy of the model a language-model policy names ("llm", "llm@<key>")."""
         key = model_key(policy)
         if key not in self._llm:
+            from sim.backends.client import SharedSlots
             from sim.backends.policy import LLMPolicy
 
-            self._llm[key] = LLMPolicy(self.backend.for_model(key), self.prompter, transcripts=self.transcripts)
+            self._shared = self._shared or (SharedSlots(self.backend) if self.backend.models else None)
+            model = self.backend.for_model(key)
+            self._llm[key] = LLMPolicy(model, self.prompter, transcripts=self.transcripts, shared=self._shared)
         return self._llm[key]
 
     def needs_model(self, batches: list[DecisionBatch]) -> bool:

@@ -195,10 +195,14 @@ class BackendConfig(BaseModel):
         """The scripted policy named by `on_failure=policy:<name>`, else None."""
         return self.on_failure.removeprefix("policy:") if self.on_failure.startswith("policy:") else None
 
+    def given_urls(self) -> tuple[str, ...]:
+        """All endpoints, base_url first (empty when none is set yet)."""
+        return tuple(u for u in (self.base_url, *self.endpoints) if u)
+
     @property
     def urls(self) -> tuple[str, ...]:
         """All endpoints, base_url first; a BackendError when there is none to call."""
-        urls = tuple(u for u in (self.base_url, *self.endpoints) if u)
+        urls = self.given_urls()
         if not urls:
             raise BackendError("backend.base_url is not set (or use backend.launch=true)")
         return urls

@@ -67,8 +67,10 @@ class FakeOpenAIServer:
         max_model_len: int | None = 2048,
         retry_after: str = "1",
         tokenize: bool = True,
+        also: tuple[str, ...] = (),
     ) -> None:
         self.model = model
+        self.also = also  # further served names (one server serving a model under several names)
         self.record = record
         self.port = port
         self.hang_s = hang_s
@@ -145,10 +147,11 @@ class FakeOpenAIServer:
         """Write one response; False when the connection must be dropped."""
         route = path.split("?", 1)[0].rstrip("/")
         if method == "GET" and route.endswith("/models"):
-            card: dict[str, Any] = {"id": self.model, "object": "model"}
+            cards: list[dict[str, Any]] = [{"id": name, "object": "model"} for name in (self.model, *self.also)]
             if self.max_model_len is not None:
-                card["max_model_len"] = self.max_model_len
-            self._write(writer, 200, json.dumps({"object": "list", "data": [card]}))
+                for card in cards:
+                    card["max_model_len"] = self.max_model_len
+            self._write(writer, 200, json.dumps({"object": "list", "data": cards}))
             return True
         if method == "POST" and route.endswith("/tokenize") and self.tokenize:
             count = self.prompt_tokens(json.loads(raw).get("messages", []))

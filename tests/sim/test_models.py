@@ -184,3 +184,18 @@ def test_a_mix_by_group_is_checked_for_models_too():
     backend = BackendConfig(kind="vllm", base_url=DEAD_URL, models={"a": {}})
     with pytest.raises(ConfigError, match=r"'llm@zz' names no model of backend\.models \(choose from: llm@a\)"):
         check_models(mix_policies(mix), backend)
+
+
+def test_models_served_by_one_server_share_its_concurrency(tmp_path):
+    """Two names on one server: together they keep to backend.max_concurrency there (each alone would
+    fill it: 2 + 2 in flight without the shared cap)."""
+    with FakeOpenAIServer(model="name-a", also=("name-b",)) as server:
+        server.delay_s = 0.05  # holds requests in flight long enough to overlap
+        run_with(
+            ["scenario=ipd", "scenario.rounds=1", "population.size=6", "population.mix={llm@a: 3, llm@b: 3}",
+             "backend=vllm", f"backend.base_url={server.base_url}", "backend.max_concurrency=2",
+             "backend.models={a: {model: name-a}, b: {model: name-b}}", f"backend.cache_dir={tmp_path / 'cache'}"],
+            tmp_path / "run",
+        )  # fmt: skip
+    assert {r["model"] for r in server.requests} == {"name-a", "name-b"}
+    assert server.max_in_flight == 2
