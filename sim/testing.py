@@ -92,16 +92,25 @@ def assert_same_rows(a: pl.DataFrame, b: pl.DataFrame, what: str = "table") -> N
 def stop_after_planning(monkeypatch, cls, at_step: int) -> dict[str, int]:
     """Make the scenario's run stop once, at `at_step`, after planning (where a signal lands while the
     step's decisions are asked). Returns a dict that counts the stops raised."""
-    original, raised = cls.plan, {"stops": 0}
+    original, longest, raised = cls.plan, cls.longest_prompts, {"stops": 0}
+    sampling = [False]  # the context pre-check plans made-up worlds (longest_prompts): not the run's step
 
     def plan(self, world, step, rng):
         batches = original(self, world, step, rng)
-        if step == at_step and not raised["stops"]:
+        if step == at_step and not raised["stops"] and not sampling[0]:
             raised["stops"] += 1
             raise RunStopped("interrupted", 143, f"stopped by the test at step {step}")
         return batches
 
+    def longest_prompts(self, world):
+        sampling[0] = True
+        try:
+            return longest(self, world)
+        finally:
+            sampling[0] = False
+
     monkeypatch.setattr(cls, "plan", plan)
+    monkeypatch.setattr(cls, "longest_prompts", longest_prompts)
     return raised
 
 
