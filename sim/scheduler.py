@@ -109,6 +109,14 @@ class StepContext:
     population: Population
     backend_kind: str
     model: str | None
+    # the served model of each policy code (None: scripted); None: `model` for every language-model policy
+    models: tuple[str | None, ...] | None = None
+
+    def model_by_code(self) -> list[str | None]:
+        """The `model` column's value for each policy code."""
+        if self.models is not None:
+            return list(self.models)
+        return [self.model if is_llm(name) else None for name in self.population.policy_names]
 
 
 def fill_decisions(batches: list[DecisionBatch], ctx: StepContext, step: int) -> None:
@@ -146,7 +154,7 @@ def _decision_meta(
         {
             "policy": pl.Series(names, dtype=pl.String).gather(codes),
             "backend": pl.Series(["scripted", ctx.backend_kind], dtype=pl.String).gather(by_model.astype(np.int8)),
-            "model": pl.Series([None, ctx.model], dtype=pl.String).gather(by_model.astype(np.int8)),
+            "model": pl.Series(ctx.model_by_code(), dtype=pl.String).gather(codes),
             "latency_ms": np.concatenate([d.latency_ms for d in decisions]),
             "prompt_tokens": np.concatenate([d.prompt_tokens for d in decisions]),
             "completion_tokens": np.concatenate([d.completion_tokens for d in decisions]),
@@ -256,7 +264,7 @@ def run_steps(
             stand_in_name = failures.on_failure.removeprefix("policy:") if failures is not None else None
             meta = _decision_meta(batches, decisions, ctx, stood_in, stand_in_name)
             if models is not None and recorder.records(TRANSCRIPTS) and any(m.any() for m in models):
-                rows = transcript_rows(batches, decisions, models, stood_in, ctx.model, stand_in_name)
+                rows = transcript_rows(batches, decisions, models, stood_in, ctx.model_by_code(), stand_in_name)
                 recorder.add(TRANSCRIPTS, _engine_columns(rows, ctx.run_id, step))
             for name, table in result.tables.items():
                 if recorder.records_decisions(name):
