@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections import Counter
 from contextlib import ExitStack, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -139,6 +139,14 @@ class Start:
     wall_time_s: float = 0.0
     world: Any = None  # the restored world (None: the prepared initial world)
     resume: bool = False  # the directory already holds this run (its manifest, agents and graph)
+    http_before: dict[str, int] = field(default_factory=dict)  # earlier sessions' HTTP counters (a resume)
+
+
+def _http_counters(executor: Any, spent: dict[str, int], start: Start) -> dict[str, int]:
+    """The run's HTTP attempts so far: this session's clients (closed here; closing is idempotent), the
+    calibration's, and those of the sessions before a resume (a resumed run re-asks the steps after its
+    last checkpoint: those requests were made, so they count twice)."""
+    return dict(Counter(executor.close()) + Counter(spent) + Counter(start.http_before))
 
 
 def run(config: RunConfig) -> Path:
@@ -225,11 +233,12 @@ def execute(
                 totals=Totals.from_state(start.totals), checkpoints=checkpoints, signals=signals,
                 failures=prepared.failure_rules(), budgets=prepared.budgets(),
             )  # fmt: skip
-            backend_counters = dict(Counter(executor.close()) + Counter(spent))
+            backend_counters = _http_counters(executor, spent, start)
             outcome = {"outcome": prepared.scenario.outcome(world)}
             _close(recorder, checkpoints, COMPLETED, totals.as_dict(backend_counters), None, flush=True, extra=outcome)
         except RunStopped as stop:
-            totals_now = stop.totals.as_dict() if isinstance(stop.totals, Totals) else {}
+            stopped = stop.totals if isinstance(stop.totals, Totals) else None
+            totals_now = stopped.as_dict(_http_counters(executor, spent, start)) if stopped else {}
             _close(recorder, checkpoints, stop.status, totals_now, stop.reason, flush=False)
             raise
         except OSError as exc:

@@ -63,7 +63,7 @@ class OutageWatch:
             if remaining <= 0:
                 raise BackendOutage(
                     f"backend outage: no endpoint accepted connections for {self.timeout_s:g} s ({urls}); "
-                    "answers so far are cached, so the run can resume once the server is back"
+                    "the run can resume from its last checkpoint once the server is back"
                 )
             await asyncio.sleep(min(delay, remaining))
             delay = min(delay * 2, MAX_PROBE_DELAY_S)

@@ -199,10 +199,17 @@ def test_a_server_that_stays_down_stops_the_run_resumably(tmp_path, llm_referenc
     assert all("LLM server down" in line for line in lines[:-1]), lines
     stopped = manifest(run_dir)
     assert stopped["status"] == "interrupted" and stopped["last_checkpoint"] == stopped["totals"]["steps"]
+    before = stopped["totals"]["llm"]  # the HTTP attempts the session made, refused ones included
+    assert before["http_requests"] >= before["calls"] - before["cached"] and sum(before["http_failed"].values()) > 0
     with fake_server() as (other, _):
         resume(run_dir, [*QUIET, f"backend.base_url={other}"])
-    assert manifest(run_dir)["status"] == "completed"
+    done = manifest(run_dir)
+    assert done["status"] == "completed"
     assert_same_tables(run_dir, llm_reference)
+    after = done["totals"]["llm"]  # both sessions' attempts: the resumed one's add to the stopped one's
+    asked_again = (after["calls"] - after["cached"]) - (before["calls"] - before["cached"])
+    assert after["http_requests"] >= before["http_requests"] + asked_again
+    assert all(after["http_failed"].get(reason, 0) >= n for reason, n in before["http_failed"].items())
 
 
 # ---- SIGTERM / SIGINT -------------------------------------------------------------------------------
