@@ -102,3 +102,17 @@ def test_mixed_population_same_records_in_process_and_on_two_shards(vllm_server,
         >= 0.99 * rows.filter(pl.col("policy") == "llm").height
     )
     assert comparable(frames[2]).equals(comparable(rows))
+
+
+def test_prompts_longer_than_the_context_stop_before_the_first_decision(vllm_server, tmp_path):
+    """The IPD's last round shows the whole history: 300 rounds cannot fit the server's 2,048 tokens.
+    Counted with the server's own tokenizer before step 0: one line naming the parameter, nothing written."""
+    run_dir = tmp_path / "long"
+    done = socsim(
+        "scenario=ipd", "population.size=2", "population.mix={llm:2}", *vllm_server.overrides(),
+        "scenario.rounds=300", f"run.dir={run_dir}", cwd=tmp_path,
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and not run_dir.exists(), done.stderr[-2000:]
+    assert lines[-1].startswith("socsim: error: scenario.rounds: the longest ipd_move prompt needs "), lines
+    assert "max_model_len 2048" in lines[-1] and "lower scenario.rounds" in lines[-1]
