@@ -41,5 +41,5 @@ class Budgets:
                 raise RunStopped(
                     BUDGET_EXHAUSTED, EXIT_BUDGET,
                     f"budget exhausted: {key}={limit:g} reached ({used:,.0f} {unit} used after step "
-                    f"{totals.steps - 1}); raise it and continue with socsim-resume RUN_DIR {key}=...",
+                    f"{totals.steps - 1})", resume_with=f"{key}={2 * limit:g}",
                 )  # fmt: skip

@@ -56,8 +56,9 @@ def _stopped(program: str, stop: BaseException, run_dir: Path | str) -> NoReturn
     if not (Path(run_dir) / "manifest.json").exists():
         print(f"{program}: {stop} before the run started; nothing was written", file=sys.stderr)
     else:
-        print(f"{program}: {stop}; status={getattr(stop, 'status', 'interrupted')}; continue with: socsim-resume "
-              f"{run_dir}", file=sys.stderr)  # fmt: skip
+        resume_with = " ".join(["socsim-resume", str(run_dir), getattr(stop, "resume_with", "")]).strip()
+        print(f"{program}: {stop}; status={getattr(stop, 'status', 'interrupted')}; continue with: {resume_with}",
+              file=sys.stderr)  # fmt: skip
     sys.exit(code)
 
 

@@ -49,7 +49,7 @@ def check_budget(
             raise RunStopped(
                 FAILED, EXIT_FAILED,
                 f"failure budget exceeded: {n_failed} of {n_decided} model decisions {where} got no answer "
-                f"({detail}more than {limit}); fix the cause and continue with socsim-resume",
+                f"({detail}more than {limit}); fix the cause, then resume",
             )  # fmt: skip
 
 

@@ -29,11 +29,12 @@ EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, try again later (the server
 class RunStopped(Exception):
     """Stop the run resumably: checkpoint, set `status`, exit with `exit_code`."""
 
-    def __init__(self, status: str, exit_code: int, reason: str) -> None:
+    def __init__(self, status: str, exit_code: int, reason: str, resume_with: str = "") -> None:
         super().__init__(reason)
         self.status = status
         self.exit_code = exit_code
         self.reason = reason
+        self.resume_with = resume_with  # overrides the resume needs, shown after `socsim-resume RUN_DIR`
         self.totals: Any = None  # the run totals at the boundary the run stopped at (set by the step loop)
 
 

@@ -51,7 +51,9 @@ def test_wall_time_through_the_command_line_exits_3(tmp_path):
     result = subprocess.run([sys.executable, "-m", "sim", *overrides], capture_output=True, text=True, timeout=300,
                             stdin=subprocess.DEVNULL)  # fmt: skip
     assert result.returncode == 3, result.stderr
-    assert "budget exhausted: run.max_wall_time_s=1e-06 reached" in result.stderr.strip().splitlines()[-1]
+    last = result.stderr.strip().splitlines()[-1]
+    assert "budget exhausted: run.max_wall_time_s=1e-06 reached" in last
+    assert last.endswith(f"continue with: socsim-resume {tmp_path / 'run'} run.max_wall_time_s=2e-06"), last
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["totals"]["steps"] == 1
     resume_cli = [sys.executable, "-c", "from sim.cli import resume_main; resume_main()"]
     again = subprocess.run([*resume_cli, str(tmp_path / "run"), "run.max_wall_time_s=3600"],
