@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 
-SOCSIM = [sys.executable, "-m", "sim"]
+from tests import cli
+
 VOLATILE = ("latency_ms", "cached")  # differ between a live run and its replay by design
 
 
 def socsim(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run the CLI in a subprocess (as a user would), with Hydra's output dir under `cwd`."""
-    env = {**os.environ, "HYDRA_FULL_ERROR": "1"}
-    return subprocess.run(
-        [*SOCSIM, *overrides, "run.progress=false"], cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
+    return cli.socsim(*overrides, cwd=cwd, env={**os.environ, "HYDRA_FULL_ERROR": "1"}, timeout=None)
 
 
 def interactions(run_dir: Path) -> pl.DataFrame:

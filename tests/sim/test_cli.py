@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,13 +10,7 @@ from omegaconf import OmegaConf
 
 import sim
 from sim.config import RunOptions
-
-
-def socsim(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sim", *args, "run.progress=false"], cwd=cwd, capture_output=True, text=True,
-        timeout=300, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+from tests.cli import socsim
 
 
 @pytest.mark.parametrize(

@@ -5,18 +5,10 @@ before any server starts."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
+
+from tests.cli import socsim
 
 UNREACHABLE = ["backend=vllm", "backend.base_url=http://127.0.0.1:9/v1", "backend.model=m"]  # nothing listens
-
-
-def socsim(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sim", *args, "run.progress=false"], cwd=cwd, capture_output=True, text=True,
-        timeout=300, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
 
 
 def test_dry_run_prints_three_agents_messages_and_the_estimate_without_a_server(tmp_path):

@@ -7,12 +7,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sim.testing import read_table, run_with
+from tests import cli
 from tests.sim.ray_head import clean_env
 
 SCIENCE = ["population.size=6", "scenario.rounds=2"]
@@ -20,10 +20,7 @@ QUIET = ["run.progress=false", "run.log_every=0"]
 
 
 def socsim(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sim", *args, *QUIET], cwd=cwd, env=env or clean_env(), capture_output=True,
-        text=True, timeout=300, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    return cli.socsim(*args, cwd=cwd, env=env or clean_env(), quiet=QUIET)
 
 
 def assert_cells_match_in_process(sweep: Path, seeds: list[int], launcher: str, tmp_path: Path) -> None:

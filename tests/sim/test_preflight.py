@@ -4,9 +4,6 @@ bad inputs are one line; how a dynamic ended is recorded and readable."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -15,14 +12,8 @@ from sim.config import ConfigError, compose
 from sim.preflight import check_memory
 from sim.prepare import prepare
 from sim.run import run
+from tests.cli import socsim
 from tests.contract import run_with
-
-
-def socsim(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sim", *args, "run.progress=false"], cwd=cwd, capture_output=True, text=True,
-        timeout=300, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize(

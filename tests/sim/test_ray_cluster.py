@@ -5,12 +5,12 @@ runs, and every failure as one line with status 2. Results are identical to the 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sim.testing import read_table, run_with
+from tests import cli
 from tests.sim.ray_head import RayHead, clean_env, free_port, ray_head
 
 pytestmark = pytest.mark.ray
@@ -20,10 +20,7 @@ QUIET = ["run.progress=false", "run.log_every=0"]
 
 
 def socsim(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sim", *args, *QUIET], cwd=cwd, env=env, capture_output=True, text=True,
-        timeout=300, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    return cli.socsim(*args, cwd=cwd, env=env, quiet=QUIET)
 
 
 @pytest.fixture
