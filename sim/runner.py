@@ -36,6 +36,8 @@ class DecisionRunner:
         self.scripted = game.strategies()
         self.prompter = Prompter(game, setup.templates, setup.population.personas, setup.persona_fields)
         self.policy_names = setup.population.policy_names
+        self.llm_codes = setup.population.llm_codes()
+        self._dtypes: dict[str, dict[str, np.dtype]] = {}
         self.backend = setup.backend
         self.population = setup.population
         self._llm: Any = None
@@ -49,24 +51,42 @@ class DecisionRunner:
 
     def needs_model(self, batches: list[DecisionBatch]) -> bool:
         """True when some decision in these batches belongs to a language-model agent."""
-        llm = [i for i, name in enumerate(self.policy_names) if is_llm(name)]
-        return bool(llm) and any(np.isin(b.policies, llm).any() for b in batches if b.policies is not None)
+        return bool(len(self.llm_codes)) and any(
+            _has_any(b.policies, self.llm_codes) for b in batches if b.policies is not None
+        )
 
     def answer_scripted(self, batches: list[DecisionBatch]) -> tuple[list[Decisions], list[Pending]]:
-        """Answer every scripted decision now; return the answers and the LLM parts still to ask."""
+        """Answer every scripted decision now; return the answers and the LLM parts still to ask.
+
+        A scripted answer costs nothing and never fails, so only its values are written into the
+        batch's (blank, zero-cost) answers; a batch of one scripted policy is answered as it is."""
         answers, pending = [], []
         for batch in batches:
             assert batch.policies is not None and batch.seeds is not None, "the scheduler fills these"
+            groups = group_by_code(batch.policies)
+            if len(groups) == 1 and not is_llm(self.policy_names[groups[0][0]]):
+                name = self.policy_names[groups[0][0]]
+                values = _checked(batch, name, self.scripted[name].decide(batch))
+                answers.append(Decisions.scripted(self._typed(batch, values)))
+                continue
             out = Decisions.empty(batch.spec, len(batch))
-            for code, index in group_by_code(batch.policies):
+            for code, index in groups:
                 name = self.policy_names[code]
                 part = batch if len(index) == len(batch) else batch.take(index)
                 if is_llm(name):
                     pending.append((out, index, part))
-                else:
-                    out.put(index, Decisions.scripted(_checked(batch, name, self.scripted[name].decide(part))))
+                    continue
+                for key, column in _checked(batch, name, self.scripted[name].decide(part)).items():
+                    out.values[key][index] = column
             answers.append(out)
         return answers, pending
+
+    def _typed(self, batch: DecisionBatch, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A scripted policy's answers in the columns' own types (those of `Decisions.empty`)."""
+        dtypes = self._dtypes.get(batch.spec.name)
+        if dtypes is None:
+            dtypes = self._dtypes[batch.spec.name] = {k: v.dtype for k, v in Decisions.empty(batch.spec, 0).values.items()}
+        return {key: np.asarray(column, dtype=dtypes[key]) for key, column in values.items()}
 
     async def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
         """Answer every batch; LLM requests of all batches run concurrently."""
@@ -95,6 +115,12 @@ def group_by_code(codes: np.ndarray) -> list[tuple[int, np.ndarray]]:
     order = np.argsort(codes, kind="stable")
     ends = np.cumsum(counts)
     return [(int(c), order[ends[c] - counts[c] : ends[c]]) for c in present]
+
+
+def _has_any(codes: np.ndarray, among: np.ndarray) -> bool:
+    if len(among) == 1:
+        return bool((codes == among[0]).any())
+    return bool(np.isin(codes, among).any())
 
 
 def _checked(batch: DecisionBatch, policy: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
