@@ -381,6 +381,21 @@ class Decisions:
         out.missing[:] = True
         return out
 
+    def take(self, index: np.ndarray) -> Decisions:
+        """The answers at `index` (the inverse of `put`)."""
+        return Decisions(
+            values={k: v[index] for k, v in self.values.items()},
+            latency_ms=self.latency_ms[index],
+            prompt_tokens=self.prompt_tokens[index],
+            completion_tokens=self.completion_tokens[index],
+            cached=self.cached[index],
+            missing=self.missing[index],
+            fallback_reason=self.fallback_reason[index],
+            attempts=self.attempts[index],
+            messages=None if self.messages is None else self.messages[index],
+            reply=None if self.reply is None else self.reply[index],
+        )
+
     def put(self, index: np.ndarray, part: Decisions) -> None:
         """Write `part` (answers to batch.take(index)) into this batch's slots."""
         for key, column in part.values.items():

@@ -266,6 +266,11 @@ class RunSet:
     def strategies(self) -> pl.LazyFrame:
         return self.table("strategies")
 
+    @property
+    def transcripts(self) -> pl.LazyFrame:
+        """Every language-model call (messages as sent, raw reply, parsed action, attempts, why it failed)."""
+        return self.table("transcripts")
+
 
 def load(*paths: str | Path, include_incomplete: bool = False) -> RunSet:
     """Load run directories, or every run below a directory (a sweep), searched recursively; several

@@ -125,6 +125,8 @@ def build_report(path: str | Path) -> str:
         scenario_sections(page, subset)
     page.level = 2
     exchanges(page, runs)
+    if runs.has("transcripts"):
+        dialogues(page, runs)
     page.heading("Manifest" + ("" if len(runs) == 1 else f" (first of {len(runs)} runs)"))
     page.pre(plots.manifest_text(runs.manifest(runs.run_ids[0])))
     scenarios = ", ".join(runs.scenarios)
@@ -349,6 +351,45 @@ def exchanges(page: Page, runs: RunSet) -> None:
         page.text("No decision in this run was made by a language model (scripted agents only).", css="note")
         return
     page.table(sample)
+
+
+DIALOGUE_STEPS = 3  # steps sampled: the first, the middle and the last with model calls
+DIALOGUES_PER_STEP = 2
+PERSONA_COLUMNS = ("name", "age", "gender", "occupation", "country", "political_leaning")
+
+
+def dialogues(page: Page, runs: RunSet) -> None:
+    """Model calls as they were asked and answered (the transcripts table), a few per sampled step, each
+    beside the agent's persona. Every text is escaped: prompts and replies are untrusted."""
+    import json
+
+    page.heading("Dialogues with the model")
+    run = next(iter(runs))
+    calls = runs.transcripts.filter(pl.col("run_id") == run.run_id).collect()
+    if calls.height == 0:
+        page.text("This run made no model calls.", css="note")
+        return
+    agents = runs.agents.filter(pl.col("run_id") == run.run_id).collect()
+    shown = [c for c in PERSONA_COLUMNS if c in agents.columns]
+    steps = calls["step"].unique().sort().to_list()
+    picked = sorted({steps[0], steps[len(steps) // 2], steps[-1]})[:DIALOGUE_STEPS]
+    page.text(f"Run {run.run_id}: {calls.height:,} model calls; steps {', '.join(map(str, picked))} sampled.")
+    for step in picked:
+        for row in calls.filter(pl.col("step") == step).head(DIALOGUES_PER_STEP).iter_rows(named=True):
+            persona = agents.filter(pl.col("agent_id") == row["agent_id"]).select(shown)
+            who = ", ".join(f"{k} {v}" for k, v in persona.row(0, named=True).items()) if persona.height else ""
+            title = f"step {step}, agent {row['agent_id']}, {row['kind']}"
+            page.parts.append(f"<h4>{html.escape(title)}</h4>")
+            if who:
+                page.text(f"Persona: {who}")
+            messages = json.loads(row["messages"]) if row["messages"] else []
+            page.pre("\n\n".join(f"[{m.get('role')}]\n{m.get('content')}" for m in messages) or "(not recorded)")
+            outcome = f"reply: {row['reply']!r}; action: {row['action']}; attempts {row['attempts']}"
+            if row["fallback_reason"]:
+                outcome += f"; no answer: {row['fallback_reason']}"
+            if row["stand_in"]:
+                outcome += f"; answered instead by {row['stand_in']}"
+            page.text(outcome)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -78,25 +78,33 @@ def measure(name: str, overrides: list[str], longer: list[str], tmp: Path) -> No
     per_checkpoint = written["seconds"] / written["written"]
     overhead = every["totals"]["wall_time_s"] / steps - step_s
     writing = written["write_seconds"] / written["written"]
-    print(f"  one checkpoint, in the step loop      {per_checkpoint:8.3f} s   = {100 * per_checkpoint / step_s:5.1f}% "
-          f"of a step ({written['written']} written; stepping slower by {overhead:.3f} s a step)")
+    print(
+        f"  one checkpoint, in the step loop      {per_checkpoint:8.3f} s   = {100 * per_checkpoint / step_s:5.1f}% "
+        f"of a step ({written['written']} written; stepping slower by {overhead:.3f} s a step)"
+    )
     print(f"  one checkpoint, writer thread         {writing:8.3f} s   (npz + JSON + fsync + rename, beside the steps)")
     print(f"  checkpoint size                       {written['last_bytes'] / 1e6:8.1f} MB")
     bound = per_checkpoint / max(AUTO_MIN_INTERVAL_S, OVERHEAD_FACTOR * per_checkpoint)
-    print(f"  automatic cadence, by its rule        {100 * bound:8.2f} % of run time at most (one checkpoint per "
-          f"{max(AUTO_MIN_INTERVAL_S, OVERHEAD_FACTOR * per_checkpoint):.0f} s of stepping)")
+    print(
+        f"  automatic cadence, by its rule        {100 * bound:8.2f} % of run time at most (one checkpoint per "
+        f"{max(AUTO_MIN_INTERVAL_S, OVERHEAD_FACTOR * per_checkpoint):.0f} s of stepping)"
+    )
 
     auto = execute([*overrides, *longer], tmp / "auto")
     automatic = auto["totals"]["checkpoints"]
     share = 100 * automatic["seconds"] / auto["totals"]["wall_time_s"]
-    print(f"  automatic cadence                     {automatic['written']:8d} checkpoint(s) = {share:5.1f}% of "
-          f"{auto['totals']['wall_time_s']:.1f} s of stepping ({auto['totals']['steps']} steps)")
+    print(
+        f"  automatic cadence                     {automatic['written']:8d} checkpoint(s) = {share:5.1f}% of "
+        f"{auto['totals']['wall_time_s']:.1f} s of stepping ({auto['totals']['steps']} steps)"
+    )
 
     parts = resume_set_up(tmp / "every")
     total = sum(parts.values())
     detail = ", ".join(f"{k} {v:.3f} s" for k, v in parts.items())
-    print(f"  resume before stepping                {total:8.3f} s   = {100 * total / step_s:5.1f}% of a step "
-          f"({detail})", flush=True)
+    print(
+        f"  resume before stepping                {total:8.3f} s   = {100 * total / step_s:5.1f}% of a step ({detail})",
+        flush=True,
+    )
 
 
 def main() -> None:

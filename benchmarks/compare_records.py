@@ -13,6 +13,7 @@ read, so the rest of a run is compared on the same graph. Exit status 1 when an 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -28,23 +29,24 @@ SCRIPTED_DEBATE = "population.mix={bounded_confidence:0.75,stubborn:0.25}"
 def configs(edges: Path) -> list[tuple[str, list[str], str]]:
     """(name, overrides, expected: "same" or why it changes)."""
     sparse = ["graph=edgelist", f"graph.path={edges}"]
-    ipd_all = ("population.mix={tit_for_tat:3,always_defect:3,grim_trigger:3,win_stay_lose_shift:3,random:3,"
-               "tit_for_two_tats:3,suspicious_tit_for_tat:3,alternate:3,defect_once:3,always_cooperate:3}")  # fmt: skip
+    ipd_all = (
+        "population.mix={tit_for_tat:3,always_defect:3,grim_trigger:3,win_stay_lose_shift:3,random:3,"
+        "tit_for_two_tats:3,suspicious_tit_for_tat:3,alternate:3,defect_once:3,always_cooperate:3}"
+    )
     return [
         ("ipd default", ["scenario=ipd"], "same"),
-        ("ipd 30 agents x 60 rounds, every strategy", ["scenario=ipd", "population.size=30", ipd_all,
-                                                       "scenario.rounds=60"], "same"),  # fmt: skip
+        ("ipd 30 agents x 60 rounds, every strategy",
+         ["scenario=ipd", "population.size=30", ipd_all, "scenario.rounds=60"], "same"),
         ("ipd noise 0.1, BoS", ["scenario=ipd", "scenario.noise=0.1", "scenario.game=bos", "population.size=24"],
          "same"),
         ("ipd predict variant, per-agent order", ["scenario=ipd", "scenario.prompt_variant=predict",
                                                   "scenario.option_order=per_agent", "population.size=16"], "same"),
-        ("ipd matches_per_agent=2, sparse graph", ["scenario=ipd", "population.size=40",
-                                                   "scenario.matches_per_agent=2", *sparse], "same"),  # fmt: skip
+        ("ipd matches_per_agent=2, sparse graph",
+         ["scenario=ipd", "population.size=40", "scenario.matches_per_agent=2", *sparse], "same"),
         ("ipd matches_per_agent=3, complete graph", ["scenario=ipd", "population.size=30",
                                                      "scenario.matches_per_agent=3"],
-         "complete-graph matchings drawn without listing the pairs"),
-        ("ipd on Watts-Strogatz", ["scenario=ipd", "population.size=40", "graph=watts_strogatz"],
-         "graphs from socsim's own generator"),
+         "same"),
+        ("ipd on Watts-Strogatz", ["scenario=ipd", "population.size=40", "graph=watts_strogatz"], "same"),
         ("donor game default", ["scenario=donor_game"], "same"),
         ("donor game 40 agents, sparse graph", ["scenario=donor_game", "scenario.agents_per_generation=null",
                                                  "population.size=40", "scenario.generations=3", *sparse], "same"),
@@ -76,14 +78,14 @@ def configs(edges: Path) -> list[tuple[str, list[str], str]]:
     ]
 
 
-def run(python: str, overrides: list[str], run_dir: Path, seed: int) -> str | None:
+def run(python: str, overrides: list[str], run_dir: Path, seed: int, shards: int) -> str | None:
     argv = [python, "-m", "sim", *overrides, f"seed={seed}", f"run.dir={run_dir}", "run.progress=false",
-            "run.log_every=0", "run.flush_rows=700"]  # fmt: skip
+            "run.log_every=0", "run.flush_rows=700", f"run.shards={shards}"]  # fmt: skip
     # from a neutral directory: `-m sim` must import the interpreter's own checkout, not the current one
     done = subprocess.run(argv, capture_output=True, text=True, start_new_session=True, timeout=1800,
                           cwd=run_dir.parent)  # fmt: skip
     if done.returncode != 0:
-        return (done.stderr.strip().splitlines() or ["exit status %d" % done.returncode])[-1]
+        return (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
     return None
 
 
@@ -133,6 +135,7 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="python of the reference checkout's venv")
     parser.add_argument("--other", required=True, help="python of the checkout under test")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--shards", type=int, nargs="+", default=[0], help="run.shards values (0: in-process)")
     parser.add_argument("--only", nargs="*", help="configurations whose name contains one of these words")
     args = parser.parse_args()
     args.base, args.other = (str(Path(p).absolute()) for p in (args.base, args.other))
@@ -143,9 +146,10 @@ def main() -> None:
         for name, overrides, expected in configs(edges):
             if args.only and not any(word in name for word in args.only):
                 continue
-            for seed in args.seeds:
-                dirs = [Path(tmp) / f"{side}-{abs(hash(name))}-{seed}" for side in ("base", "other")]
-                errors = [run(python, overrides, d, seed) for python, d in zip((args.base, args.other), dirs)]
+            for seed, shards in itertools.product(args.seeds, args.shards):
+                dirs = [Path(tmp) / f"{side}-{abs(hash(name))}-{seed}-{shards}" for side in ("base", "other")]
+                sides = zip((args.base, args.other), dirs, strict=True)
+                errors = [run(python, overrides, d, seed, shards) for python, d in sides]
                 if any(errors):
                     verdict = f"FAILED TO RUN: base: {errors[0]} / other: {errors[1]}"
                     unexpected += errors[0] != errors[1]
@@ -157,7 +161,7 @@ def main() -> None:
                         verdict, unexpected = "DIFFERENT: " + "; ".join(found), unexpected + 1
                     else:
                         verdict = f"differs as expected ({expected}): " + "; ".join(found)[:200]
-                print(f"{name} [seed {seed}]: {verdict}", flush=True)
+                print(f"{name} [seed {seed}, {shards} shards]: {verdict}", flush=True)
     print(f"\n{unexpected} unexpected difference(s)")
     sys.exit(1 if unexpected else 0)
 

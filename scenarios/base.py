@@ -192,6 +192,12 @@ class BaseScenario(Generic[ConfigT, WorldT]):
         the row holds no decision). Scenarios without a notion of cooperation keep this default."""
         raise AnalysisError(f"scenario {cls.name!r} has no notion of cooperation")
 
+    def longest_prompts(self, world: WorldT) -> list[tuple[DecisionBatch, str]]:
+        """For the context pre-check: per kind of decision, a batch whose first decision has the longest
+        prompt this configuration can produce (built with `plan` on a made-up world), and the config
+        field that makes it long (e.g. "scenario.rounds"). [] (the default) skips the check."""
+        return []
+
     def world_bytes(self, n: int, edges: float) -> float:
         """About how many bytes the world (and a step's working copies) takes for n agents and this many
         edges, before anything is built: the pre-flight check refuses runs that cannot fit."""

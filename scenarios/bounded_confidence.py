@@ -352,7 +352,8 @@ class SpreadCheck:
             return self._complete(x, tolerance)
         worst, found = 0.0, []
         for lo in range(0, len(self.a), self.CHUNK):
-            a, b, bound = self.a[lo : lo + self.CHUNK], self.b[lo : lo + self.CHUNK], self.edge_reach[lo : lo + self.CHUNK]
+            window = slice(lo, lo + self.CHUNK)
+            a, b, bound = self.a[window], self.b[window], self.edge_reach[window]
             dist = np.abs(x[a] - x[b])  # (edges, dimensions)
             heard = np.where(self._heard(dist, bound[:, None]), dist, 0.0)
             worst = max(worst, float(heard.max()))

@@ -71,7 +71,7 @@ from pydantic import Field, model_validator
 
 from agents.decisions import ActionSpec, ChoiceField, DecisionBatch, Decisions, NumberField, TextField
 from agents.graph import SocialGraph
-from agents.population import Population
+from agents.population import LLM, Population
 from agents.prompts import Prompt, PromptTemplate, quote
 from scenarios.base import BaseScenario, Metric, ScenarioConfig, StepResult, TableSource
 from scenarios.cultural_evolution import inherit_scripted, survivors
@@ -201,7 +201,9 @@ def donation_spec(config: DonorGameConfig) -> ActionSpec:
     return ActionSpec(
         name="donor_donation",
         fields=tuple(fields),
-        max_tokens=4 * config.justification_chars + 48,  # byte-level tokens: a character may take several
+        # a token holds at least one character of English text in any BPE tokenizer; the JSON around it
+        # and the amount take the rest (the schema's maxLength bounds the text itself)
+        max_tokens=config.justification_chars + 64,
         temperature=config.temperature,
         reply="free_text" if free else "structured",
         free_text_labels=free_text_labels(config) if free else {},
@@ -221,7 +223,7 @@ def strategy_spec(config: DonorGameConfig) -> ActionSpec:
     return ActionSpec(
         name="donor_strategy",
         fields=(text,),
-        max_tokens=4 * config.strategy_chars + 32,
+        max_tokens=config.strategy_chars + 48,
         temperature=config.temperature,
         reply="free_text" if config.reply == "free_text" else "structured",  # free text: the whole reply
     )
@@ -959,6 +961,34 @@ class DonorGame(BaseScenario[DonorGameConfig, DonorWorld]):
             "fraction": cfg.fraction,
             "continuation": cfg.continuation,
         }
+
+    def longest_prompts(self, world: DonorWorld) -> list[tuple[DecisionBatch, str]]:
+        """The strategy prompt with every survivor's strategy at its longest, and a last-round donation
+        with a full trace and the donor's own strategy at its longest."""
+        cfg, n = self.config, len(world.resources)
+        if not self.llm.any():
+            return []
+        longest = DonorWorld.from_state(*world.state())
+        longest.needs_strategy[:] = False
+        longest.needs_strategy[0] = True
+        longest.generation, longest.phase = cfg.generations, 0
+        (writing,) = self._plan_strategies(longest)
+        k = min(max(1, round(cfg.survivor_fraction * n)), MAX_ADVICE)
+        text = "W" * cfg.strategy_chars
+        advice = [{"name": agent_name(cfg.generations, n - 1), "score": 1e15, "policy": LLM, "text": text}] * k
+        writing.context = {**writing.context, "advice": advice}
+        longest.phase = int(self.llm.any()) + cfg.rounds - 1  # the last round
+        (giving,) = self.plan(longest, 0, np.random.default_rng(0))
+        depth = min(cfg.trace_depth, cfg.rounds - 1)
+        obs = giving.obs
+        obs["observed"][0], obs["strategy"][0] = True, text
+        obs["resources"][0] = obs["recipient_resources"][0] = 1e15
+        for key in ("trace_round", "trace_actor", "trace_target", "trace_actor_born", "trace_target_born"):
+            obs[key][0, :depth] = (
+                np.arange(cfg.rounds - 2, cfg.rounds - 2 - depth, -1) if key == "trace_round" else n - 1
+            )
+        obs["trace_share"][0, :depth] = 1.0
+        return [(writing, "scenario.strategy_chars"), (giving, "scenario.trace_depth")]
 
     def _advice(self, world: DonorWorld) -> list[dict[str, Any]]:
         """What newcomers read: the survivors' names, scores and strategies, best first."""

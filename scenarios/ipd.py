@@ -596,12 +596,17 @@ def complete_matchings(n: int, k: int, rng: np.random.Generator, tries: int = 64
     return np.stack([used // n, used % n], axis=1)
 
 
+LISTED_COMPLETE = 4096  # complete graphs up to this many agents list their pairs for the matchings
+
+
 def random_matchings(graph: SocialGraph, k: int, rng: np.random.Generator) -> np.ndarray:
     """k random matchings along the graph's edges, never reusing an edge: every agent plays at most k
-    matches (exactly k on a complete graph with an even number of agents, almost always)."""
-    if graph.complete:
+    matches (exactly k on a complete graph with an even number of agents, almost always). A complete
+    graph of up to LISTED_COMPLETE agents is matched greedily over its listed pairs (the same draws as
+    a graph given as an edge list); a larger one without listing them (see `complete_matchings`)."""
+    if graph.complete and graph.n > LISTED_COMPLETE:
         return complete_matchings(graph.n, k, rng)
-    return greedy_matchings(graph.edges, graph.n, k, rng)
+    return greedy_matchings(graph.edge_list(), graph.n, k, rng)
 
 
 class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
@@ -748,6 +753,14 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
         }
         return [DecisionBatch(spec=self.move_spec, agent_ids=agents, obs=obs, context=context)]
 
+    def longest_prompts(self, world: IPDWorld) -> list[tuple[DecisionBatch, str]]:
+        """The last round of a match: the whole history is in the prompt."""
+        last = max(self.config.rounds - 1, 0)
+        moves = np.zeros((1, 2, self.config.rounds), np.int8)
+        longest = IPDWorld(pairs=world.pairs[:1], moves=moves, round=last, order_flip=world.order_flip)
+        longest.rebuild_memory()  # the players' memory of that history (what plan() hands scripted agents)
+        return [(self.plan(longest, last, np.random.default_rng(0))[0], "scenario.rounds")]
+
     def shown_first(self, batch: DecisionBatch) -> Column:
         """The canonical option each LLM decision's question named first (null for scripted agents)."""
         llm = self.llm[batch.agent_ids] if self.llm.any() else None
@@ -808,7 +821,8 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
         made = played if not void.any() else played[played >= 0]
         summary = {
             "J_rate": float(1.0 - made.mean()) if len(made) else float("nan"),
-            "mean_payoff": float(points.mean() if not void.any() else np.nanmean(points)) if (~void).any() else float("nan"),
+            "mean_payoff": (float(points.mean() if not void.any() else np.nanmean(points)) if (~void).any()
+                            else float("nan")),
         }
         decision_of = {"interactions": self._columns_of(world)[3]}  # row i records decision i
         return StepResult(world=world, tables={"interactions": rows}, summary=summary, decision_of=decision_of)

@@ -102,7 +102,8 @@ class Rows:
             if list(part.columns) != names:
                 raise ValueError(f"cannot stack rows with columns {list(part.columns)} under {names}")
         height = sum(p.height for p in parts)
-        return Rows(height, {name: _stack([p.columns[name] for p in parts], [p.height for p in parts]) for name in names})
+        heights = [p.height for p in parts]
+        return Rows(height, {name: _stack([p.columns[name] for p in parts], heights) for name in names})
 
 
 def _series(name: str, column: Column, height: int, dtype: pl.DataType | None) -> pl.Series:

@@ -265,6 +265,19 @@ class ValueDebate(OpinionScenario):
         world.meetings = self._meetings(world, rng)
         return world
 
+    def longest_prompts(self, world: DebateWorld) -> list[tuple[DecisionBatch, str]]:
+        """A listener reading an argument of the longest length allowed, on the value with the longest topic text."""
+        population, _ = self._bound()
+        longest = DebateWorld.from_state(*world.state())
+        m = longest.meetings
+        if m is None or not len(m.speaker) or not population.llm_mask.any():
+            return []
+        m.heard[:] = True
+        m.argument[:] = "W" * self.config.argument_chars
+        m.dim[:] = int(np.argmax([len(topic_text(d)) for d in self.config.dimensions]))
+        longest.phase = "listen"
+        return [(self.plan(longest, 1, np.random.default_rng(0))[0], "scenario.argument_chars")]
+
     def plan(self, world: DebateWorld, step: int, rng: np.random.Generator) -> list[DecisionBatch]:
         m = world.meetings
         if m is None or not m.heard.any():

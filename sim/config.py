@@ -73,6 +73,12 @@ class RunOptions(_Strict):
     shard_restarts: int = Field(
         default=3, ge=0, description="Ray restarts of a dead shard (and retries of its task) before a replay"
     )
+    max_wall_time_s: float | None = Field(
+        default=None, gt=0, description="budget: seconds of stepping (across resumes); then status budget_exhausted"
+    )
+    record_transcripts: bool = Field(
+        default=True, description="write every language-model call (messages, reply, attempts) to `transcripts`"
+    )
 
 
 class RunConfig(_Strict):

@@ -231,3 +231,23 @@ def calibrate(found: Estimate, batches: list, prepared: Any, policy: Any, parall
         return found
     per_decision = float(np.mean(fresh)) / 1000.0 / max(parallel, 1)
     return replace(found, seconds_per_llm_decision=per_decision, llm_seconds=per_decision * found.llm_decisions)
+
+
+def context_samples(prepared: Any, choice_format: str, persona_sample: int = 2000) -> list[Any]:
+    """The longest prompt of each kind of decision (the scenario's `longest_prompts`), rendered for the
+    agent with the longest persona text among the first `persona_sample`, as the context pre-check
+    takes them (sim.backends.context.PromptSample)."""
+    from sim.backends.context import PromptSample
+    from sim.backends.policy import json_overhead
+    from sim.dryrun import prompter_of
+
+    prompter = prompter_of(prepared)
+    sample = range(min(prepared.population.size, persona_sample))
+    agent = max(sample, key=lambda i: len(prompter.persona(i)[1]), default=0)
+    out = []
+    for batch, parameter in prepared.scenario.longest_prompts(prepared.world):
+        seed = 0 if batch.seeds is None else int(batch.seeds[0])
+        messages = prompter.messages(batch.spec.name, agent, batch.row(0), batch.context, seed)
+        tokens = batch.spec.max_tokens + json_overhead(batch.spec, choice_format)
+        out.append(PromptSample(batch.spec.name, messages, tokens, parameter))
+    return out

@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
+
 from agents.graph import SocialGraph, build_graph
 from agents.population import (
     LLM,
@@ -28,9 +30,14 @@ from agents.population import (
 from agents.prompts import PromptError, PromptTemplate, check_template
 from scenarios import BaseScenario, scenario_class
 from sim import seeding
+from sim.budgets import Budgets
 from sim.config import ConfigError, PopulationConfig, RunConfig
+from sim.failures import FailureRules
 from sim.preflight import check_memory
+from sim.recorder import ENGINE_FRONT, full_schemas
 from sim.runner import DecisionSetup
+from sim.transcripts import COLUMNS as TRANSCRIPT_COLUMNS
+from sim.transcripts import TRANSCRIPTS
 
 DEFAULT_POPULATION_SIZE = 20
 
@@ -59,7 +66,32 @@ class Prepared:
             backend=backend or self.config.backend,
             population=self.population,
             persona_fields=self.config.population.persona_fields,
+            transcripts=self.config.run.record_transcripts,
         )
+
+    def failure_rules(self) -> FailureRules | None:
+        """How the run treats decisions a model could not give (None: it has no model)."""
+        if not self.has_llm:
+            return None
+        backend = self.config.backend
+        name = backend.stand_in_policy
+        return FailureRules(
+            on_failure=backend.on_failure,
+            stand_in=None if name is None else self.scenario.strategies()[name],
+            max_rate=backend.max_failure_rate,
+            llm_codes=self.population.llm_codes(),
+        )
+
+    def budgets(self) -> Budgets:
+        backend = self.config.backend
+        return Budgets(backend.max_total_tokens, backend.max_requests, self.config.run.max_wall_time_s)
+
+    def schemas(self) -> dict[str, Any]:
+        """Every recorded table's schema: the scenario's, and the transcripts of a run with a model."""
+        schemas = full_schemas(self.scenario.tables)
+        if self.has_llm and self.config.run.record_transcripts:
+            schemas[TRANSCRIPTS] = pl.Schema({**ENGINE_FRONT, **TRANSCRIPT_COLUMNS})
+        return schemas
 
 
 def policy_universe(scenario: BaseScenario) -> tuple[str, ...]:
@@ -143,6 +175,12 @@ def prepare(config: RunConfig) -> Prepared:
             f"use its scripted policies ({', '.join(sorted(scenario.strategies()))})"
         )
     templates = check_prompts(scenario, population, config.population.persona_fields)
+    stand_in = config.backend.stand_in_policy
+    if population.llm_mask.any() and stand_in is not None and stand_in not in scenario.strategies():
+        raise ConfigError(
+            f"backend.on_failure: policy:{stand_in} is not a scripted policy of {scenario.name} "
+            f"(choose from {', '.join(sorted(scenario.strategies()))})"
+        )
     try:
         graph = build_graph(
             config.graph, population.size, seeding.int_seed(config.seed, "graph"),

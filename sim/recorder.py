@@ -50,6 +50,7 @@ DECISION_COLUMNS = {
     "completion_tokens": pl.Int32(),
     "cached": pl.Boolean(),
     "fallback_reason": pl.String(),  # null: the agent's own answer; else why there is none (the action is null)
+    "stand_in": pl.String(),  # the scripted policy that answered instead (backend.on_failure=policy:<name>)
 }
 RUN_FILES = ("agents.parquet", "graph.parquet", "manifest.json")
 MAX_IN_FLIGHT = 3  # writer jobs (parts, checkpoints) pending at once: memory bound vs. overlap with stepping
@@ -220,9 +221,7 @@ class Recorder:
     def _mark_running(self, heartbeat_s: float) -> None:
         for stale in ("ended_at", "error", "totals"):
             self.manifest.pop(stale, None)
-        self.manifest.update(
-            status=RUNNING, **this_process(), heartbeat_s=heartbeat_s, heartbeat_at=heartbeat_time()
-        )
+        self.manifest.update(status=RUNNING, **this_process(), heartbeat_s=heartbeat_s, heartbeat_at=heartbeat_time())
         self._write_manifest()
 
     def _truncate(self, position: Position) -> None:
@@ -286,6 +285,9 @@ class Recorder:
             self._heartbeat = None
 
     # ---- rows -----------------------------------------------------------------------------------
+    def records(self, table: str) -> bool:
+        return table in self.schemas
+
     def records_decisions(self, table: str) -> bool:
         """Rows of this table carry the decision columns (policy, model, accounting)."""
         return table in self.schemas and all(c in self.schemas[table] for c in DECISION_COLUMNS)

@@ -29,7 +29,7 @@ from sim.checkpoint import Checkpoint, CheckpointError
 from sim.config import ConfigError, validate_config
 from sim.prepare import Prepared, prepare
 from sim.recorder import _atomic_write, check_run_dir, part_name
-from sim.run import RunWriteError, Start, execute, new_manifest
+from sim.run import RunWriteError, Start, execute, new_manifest, recorded_config
 from sim.status import COMPLETED, RUNNING, describe, effective_status, now_iso
 
 # Keys a resume may change: where and how the run executes, never what it computes.
@@ -39,7 +39,8 @@ EXECUTION_KEYS = frozenset({
     "backend.base_url", "backend.endpoints", "backend.api_key_env", "backend.max_concurrency",
     "backend.max_retries", "backend.mode", "backend.cache_dir", "backend.launch", "backend.python",
     "backend.model_path", "backend.host", "backend.port", "backend.server_args", "backend.kv_cache_gib",
-    "backend.server_dir",
+    "backend.server_dir", "backend.max_total_tokens", "backend.max_requests", "backend.max_failure_rate",
+    "run.max_wall_time_s", "run.record_transcripts",
 })  # fmt: skip
 # Keys a fork may not change (with every key under the groups): who is in the run, on which graph,
 # with which randomness, playing what.
@@ -162,7 +163,7 @@ def resume(run_dir: Path, overrides: Iterable[str] = ()) -> Path | None:
     if last is None and isinstance(manifest.get("forked_from"), dict) and manifest["forked_from"].get("step"):
         raise ResumeError(f"{run_dir}: a fork without its starting checkpoint; fork again into a new directory")
     start = _start_from(prepared, last)
-    manifest = {**manifest, "config": config.model_dump(mode="json")}
+    manifest = {**manifest, "config": recorded_config(config)}
     resumed = {"at": now_iso(), "step": start.step, "after": status, "overrides": list(overrides)}
     manifest["resumed"] = [*manifest.get("resumed", []), resumed]
     return execute(prepared, manifest, start)

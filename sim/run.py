@@ -22,9 +22,9 @@ from sim.checkpoint import Cadence, Checkpointer
 from sim.config import RunConfig
 from sim.dryrun import prompter_of
 from sim.executors import make_executor
-from sim.preflight import Estimate, calibrate, estimate, first_deciding_step
+from sim.preflight import Estimate, calibrate, context_samples, estimate, first_deciding_step
 from sim.prepare import Prepared, prepare
-from sim.recorder import Position, Recorder, check_run_dir, clear_previous_run, full_schemas, remove_temporaries
+from sim.recorder import Position, Recorder, check_run_dir, clear_previous_run, remove_temporaries
 from sim.scheduler import StepContext, Totals, run_steps
 from sim.status import COMPLETED, FAILED
 from sim.stop import RunStopped, StopSignals
@@ -57,6 +57,18 @@ def git_sha() -> str | None:
         return None
 
 
+def recorded_config(config: RunConfig) -> dict[str, Any]:
+    """The config as the manifest keeps it: credentials in the backend's URLs redacted (a resumed run
+    is given them again: `socsim-resume RUN_DIR backend.base_url=...`; keys belong in the environment)."""
+    from sim.backends.redact import redact_url
+
+    data = config.model_dump(mode="json")
+    backend = data["backend"]
+    backend["base_url"] = redact_url(backend.get("base_url"))
+    backend["endpoints"] = [redact_url(url) for url in backend.get("endpoints") or []]
+    return data
+
+
 def new_manifest(prepared: Prepared) -> dict[str, Any]:
     """What a new run's manifest says before it starts (the recorder adds status, process, times)."""
     config = prepared.config
@@ -64,7 +76,7 @@ def new_manifest(prepared: Prepared) -> dict[str, Any]:
         "run_id": prepared.run_id,
         "seed": config.seed,
         "scenario": config.scenario.name,
-        "config": config.model_dump(mode="json"),
+        "config": recorded_config(config),
         "versions": versions(),
         "git_sha": git_sha(),
         "agents": prepared.population.size,
@@ -132,6 +144,12 @@ def execute(
     with StopSignals() as signals, ExitStack() as stack:
         with signals.interruptible():  # a stop while a server or the shards start: nothing to save yet
             backend = stack.enter_context(serving(config.backend))
+            if preflight is not None and prepared.has_llm and backend.mode == "live":
+                from sim.backends.context import as_manifest, check_context
+
+                samples = context_samples(prepared, backend.choice_format)
+                if samples:  # prompts that cannot fit the model's context: one line, before step 0
+                    manifest["context"] = as_manifest(check_context(backend, samples))
             if preflight is not None:
                 found, first_batches = preflight
                 if prepared.has_llm and backend.mode == "live":
@@ -148,7 +166,7 @@ def execute(
                 shard_cpus=config.run.shard_cpus, restarts=config.run.shard_restarts,
             )  # fmt: skip
             stack.callback(executor.close)
-        recorder = Recorder(run_dir, full_schemas(prepared.scenario.tables), config.run.flush_rows)
+        recorder = Recorder(run_dir, prepared.schemas(), config.run.flush_rows)
         checkpoints = Checkpointer(
             run_dir, prepared.run_id, prepared.scenario, config.seed, recorder,
             Cadence(config.run.checkpoint_every, prepared.has_llm), config.run.keep_checkpoints, start.wall_time_s,
@@ -167,6 +185,7 @@ def execute(
                 prepared.scenario, prepared.world if start.world is None else start.world, executor, recorder, ctx,
                 progress=config.run.progress, log_every=config.run.log_every, start_step=start.step,
                 totals=Totals.from_state(start.totals), checkpoints=checkpoints, signals=signals,
+                failures=prepared.failure_rules(), budgets=prepared.budgets(),
             )  # fmt: skip
             backend_counters = dict(Counter(executor.close()) + Counter(spent))
             outcome = {"outcome": prepared.scenario.outcome(world)}

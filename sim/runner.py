@@ -25,6 +25,7 @@ class DecisionSetup:
     backend: BackendConfig
     population: Population
     persona_fields: tuple[str, ...] | None = None
+    transcripts: bool = True  # keep each model call's messages and reply for the transcripts table
 
 
 Pending = tuple[Decisions, np.ndarray, DecisionBatch]  # (the batch's answers, where the part goes, the part)
@@ -39,6 +40,7 @@ class DecisionRunner:
         self.llm_codes = setup.population.llm_codes()
         self._dtypes: dict[str, dict[str, np.dtype]] = {}
         self.backend = setup.backend
+        self.transcripts = setup.transcripts
         self.population = setup.population
         self._llm: Any = None
 
@@ -46,7 +48,7 @@ class DecisionRunner:
         if self._llm is None:
             from sim.backends.policy import LLMPolicy
 
-            self._llm = LLMPolicy(self.backend, self.prompter)
+            self._llm = LLMPolicy(self.backend, self.prompter, transcripts=self.transcripts)
         return self._llm
 
     def needs_model(self, batches: list[DecisionBatch]) -> bool:
@@ -85,7 +87,8 @@ class DecisionRunner:
         """A scripted policy's answers in the columns' own types (those of `Decisions.empty`)."""
         dtypes = self._dtypes.get(batch.spec.name)
         if dtypes is None:
-            dtypes = self._dtypes[batch.spec.name] = {k: v.dtype for k, v in Decisions.empty(batch.spec, 0).values.items()}
+            blank = Decisions.empty(batch.spec, 0).values
+            dtypes = self._dtypes[batch.spec.name] = {k: v.dtype for k, v in blank.items()}
         return {key: np.asarray(column, dtype=dtypes[key]) for key, column in values.items()}
 
     async def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:

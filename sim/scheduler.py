@@ -24,10 +24,13 @@ from agents.population import Population
 from scenarios.base import BaseScenario
 from scenarios.rows import Codes, Column, Const, Rows
 from sim import seeding
+from sim.budgets import Budgets
 from sim.checkpoint import Checkpointer
 from sim.executors import Executor, ShardLost
+from sim.failures import FailureRules, check_budget, model_decisions, settle
 from sim.recorder import DECISION_COLUMNS, Recorder
 from sim.stop import StopSignals, as_stop
+from sim.transcripts import TRANSCRIPTS, transcript_rows
 
 MAX_REPLAYS = 3  # shard losses before the run fails, counted until it gets past the furthest step it reached
 
@@ -44,6 +47,7 @@ class Totals:
     completion_tokens: int = 0
     llm_latency_ms: float = 0.0
     fallbacks: Counter = field(default_factory=Counter)
+    requests: int = 0  # HTTP attempts the model's decisions took (retries included), for the budgets
 
     def as_dict(self, backend_counters: dict[str, int] | None = None) -> dict[str, Any]:
         """`backend_counters`: the LLM backend's own counts (HTTP requests including retries)."""
@@ -77,6 +81,7 @@ class Totals:
             "completion_tokens": self.completion_tokens,
             "llm_latency_ms": self.llm_latency_ms,
             "fallbacks": dict(self.fallbacks),
+            "requests": self.requests,
         }
 
     @classmethod
@@ -92,6 +97,7 @@ class Totals:
             completion_tokens=int(state["completion_tokens"]),
             llm_latency_ms=float(state["llm_latency_ms"]),
             fallbacks=Counter(state["fallbacks"]),
+            requests=int(state.get("requests", 0)),
         )
 
 
@@ -121,8 +127,15 @@ def fill_decisions(batches: list[DecisionBatch], ctx: StepContext, step: int) ->
         offset += len(batch)
 
 
-def _decision_meta(batches: list[DecisionBatch], decisions: list[Decisions], ctx: StepContext) -> Rows:
-    """One row per decision of the step (batches concatenated): who decided how, and at what cost.
+def _decision_meta(
+    batches: list[DecisionBatch],
+    decisions: list[Decisions],
+    ctx: StepContext,
+    stood_in: list[np.ndarray] | None = None,
+    stand_in_name: str | None = None,
+) -> Rows:
+    """One row per decision of the step (batches concatenated): who decided how, and at what cost;
+    `stand_in` names the scripted policy that answered a decision the model could not give.
 
     Plain columns, built from the batches' arrays without a DataFrame: the policy as codes into the
     run's policy names, what is the same for every decision of the step (backend, model, zero cost
@@ -146,12 +159,20 @@ def _decision_meta(batches: list[DecisionBatch], decisions: list[Decisions], ctx
     for name, zero in (("latency_ms", 0.0), ("prompt_tokens", 0), ("completion_tokens", 0), ("cached", False)):
         arrays = [getattr(d, name) for d in decisions]
         columns[name] = np.concatenate(arrays) if any(a.any() for a in arrays) else Const(zero)
-    if any(d.missing.any() for d in decisions):  # a reason is only ever given for a missing decision
+    stood = stood_in is not None and any(mask.any() for mask in stood_in)
+    if stood or any(d.missing.any() for d in decisions):  # a reason is given for a missing or stood-in decision
         reasons = np.concatenate([d.fallback_reason for d in decisions])
         columns["fallback_reason"] = reasons if (reasons != None).any() else Const(None)  # noqa: E711
     else:
         columns["fallback_reason"] = Const(None)
+    columns["stand_in"] = _stand_in(stood_in, stand_in_name) if stood else Const(None)
     return Rows(n, columns)
+
+
+def _stand_in(stood_in: list[np.ndarray], name: str | None) -> Column:
+    if name is None:
+        return Const(None)
+    return Codes(np.where(np.concatenate(stood_in), 0, -1).astype(np.int8), (name,))
 
 
 def _identity(index: np.ndarray, n: int) -> bool:
@@ -222,6 +243,8 @@ def run_steps(
     totals: Totals | None = None,
     checkpoints: Checkpointer | None = None,
     signals: StopSignals | None = None,
+    failures: FailureRules | None = None,
+    budgets: Budgets | None = None,
 ) -> tuple[Totals, Any]:
     """Step from `start_step` until the scenario is done; return the totals and the final world.
 
@@ -254,14 +277,29 @@ def run_steps(
                 bar.reset(total=scenario.max_steps(world))
                 bar.update(step)
                 continue
+            stood_in, models = None, None
+            if failures is not None and batches:
+                models = model_decisions(batches, failures.llm_codes)
+                decisions, stood_in, failed, reasons = settle(
+                    lambda again: _decide(executor, again, signals), batches, decisions, failures.on_failure,
+                    failures.stand_in, models,
+                )  # fmt: skip
+                decided = int(sum(m.sum() for m in models))
+                check_budget(failures.max_rate, step, decided, failed, reasons, totals.llm_calls,
+                             sum(totals.fallbacks.values()))  # fmt: skip
             intact = False
             result = scenario.resolve(world, step, batches, decisions, seeding.lazy_rng(ctx.seed, "resolve", step))
-            meta = _decision_meta(batches, decisions, ctx)
+            stand_in_name = failures.on_failure.removeprefix("policy:") if failures is not None else None
+            meta = _decision_meta(batches, decisions, ctx, stood_in, stand_in_name)
+            if models is not None and recorder.records(TRANSCRIPTS) and any(m.any() for m in models):
+                rows = transcript_rows(batches, decisions, models, stood_in, ctx.model, stand_in_name)
+                recorder.add(TRANSCRIPTS, _engine_columns(rows, ctx.run_id, step))
             for name, table in result.tables.items():
                 if recorder.records_decisions(name):
                     table = _with_decisions(table, result.decision_of.get(name), meta)
                 recorder.add(name, _engine_columns(table, ctx.run_id, step))
             _account(totals, meta)
+            totals.requests += int(sum(d.attempts.sum() for d in decisions))
             world, step = result.world, step + 1
             totals.steps = step
             intact = True
@@ -277,6 +315,8 @@ def run_steps(
                 replays, furthest = 0, step
             if checkpoints is not None and not scenario.done(world):
                 checkpoints.after_step(step, world, totals, time.perf_counter() - started)
+            if budgets is not None and not scenario.done(world):
+                budgets.check(totals, checkpoints.wall_time_s() if checkpoints is not None else None)
         for name, table in scenario.finish(world).items():
             recorder.add(name, _engine_columns(table, ctx.run_id, None))
     except BaseException as exc:

@@ -89,7 +89,7 @@ _BLOCK = 256  # steps whose keys are derived together
 
 
 def _decision_key(root: int, step: int) -> np.ndarray:
-    if not (0 <= step < 2**32 and 0 <= root):
+    if not (0 <= step < 2**32 and root >= 0):
         return seed_sequence(root, "decisions", step).generate_state(2, dtype=np.uint64)
     return _decision_keys(root, step // _BLOCK)[step % _BLOCK]
 

@@ -19,6 +19,7 @@ from typing import Any
 
 RUNNING, COMPLETED, CRASHED = "running", "completed", "crashed"
 INTERRUPTED, FAILED = "interrupted", "failed"
+BUDGET_EXHAUSTED = "budget_exhausted"
 STALE_INTERVALS = 6  # a heartbeat this many intervals old means the process stopped beating
 DEFAULT_HEARTBEAT_S = 5.0
 

@@ -75,6 +75,9 @@ class BackendConfig(BaseModel):
     # How long a server that refuses every connection is waited for (with backoff) before the run
     # checkpoints and stops, resumable.
     outage_timeout_s: float = Field(default=300.0, ge=0.0)
+    # budgets (sim/budgets.py): the run checkpoints and stops with status budget_exhausted when reached
+    max_total_tokens: int | None = Field(default=None, ge=1)  # prompt + completion tokens, whole run
+    max_requests: int | None = Field(default=None, ge=1)  # HTTP requests, retries included, whole run
     # Response cache: live runs read and write it, replay runs only read it (and fail on a miss).
     mode: Literal["live", "replay"] = "live"
     cache: bool = True

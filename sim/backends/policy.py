@@ -63,6 +63,15 @@ def _with_messages(fields: dict[str, Any], seed: Any) -> dict[str, Any]:
     return {**{k: v for k, v in fields.items() if k != "seed"}, "messages": 0, "seed": seed}
 
 
+def json_overhead(spec: ActionSpec, choice_format: str) -> int:
+    """Tokens a JSON reply needs beyond the spec's own answer: a single choice the spec sizes for a
+    bare option (two tokens for "J") must fit `{"move": "J"}` when it is asked as a JSON schema."""
+    as_bare_choice = spec.is_single_choice and choice_format == "vllm_choice"
+    if spec.is_free_text or as_bare_choice or not spec.is_single_choice:
+        return 0
+    return 8 + len(spec.fields[0].name)
+
+
 def encode_body(fields: dict[str, Any], messages_json: str) -> bytes:
     """The request body as sent and hashed: `fields` plus the messages, already serialised once."""
     text = canonical_json(_with_messages(fields, fields["seed"]))
@@ -81,8 +90,6 @@ class BodyTemplate:
 
     def body(self, messages_json: str, seed: int) -> bytes:
         return f"{self.head}{messages_json}{self.middle}{seed}{self.tail}".encode()
-
-
 
 
 @dataclass(slots=True)
@@ -203,12 +210,7 @@ class LLMPolicy:
         return fields
 
     def _json_overhead(self, spec: ActionSpec) -> int:
-        """Tokens a JSON reply needs beyond the spec's own answer: a single choice the spec sizes for a
-        bare option (two tokens for "J") must fit `{"move": "J"}` when it is asked as a JSON schema."""
-        as_bare_choice = spec.is_single_choice and self.config.choice_format == "vllm_choice"
-        if spec.is_free_text or as_bare_choice or not spec.is_single_choice:
-            return 0
-        return 8 + len(spec.fields[0].name)
+        return json_overhead(spec, self.config.choice_format)
 
     def parse(self, spec: ActionSpec, content: str, bounds: Bounds) -> dict[str, Any]:
         """Reply text -> canonical values. Raises ActionSpecError or ValueError when it does not fit."""

@@ -410,7 +410,7 @@ def test_full_llm_run_against_the_tiny_vllm_server(vllm_server, tmp_path):
     assert (rows["amount"] <= rows["actor_before"] + 1e-9).all() and (rows["amount"] >= 0).all()
     # raw control characters inside JSON strings (xgrammar allows them) are parsed leniently, so a
     # structured reply from the random model always fits: no fallback at all
-    reasons = pl.concat([rows["fallback"], strategies["strategy_fallback"]])
+    reasons = pl.concat([rows["fallback_reason"], strategies["strategy_fallback"]])
     assert reasons.null_count() == len(reasons), reasons.drop_nulls().to_list()
     assert rows["justification"].is_not_null().all() and (rows["prompt_tokens"] > 0).all()
 

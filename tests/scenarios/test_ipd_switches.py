@@ -164,7 +164,8 @@ def test_free_text_answers_are_asked_plainly_and_parsed(tmp_path):
 
 
 def test_free_text_that_names_no_option_is_a_recorded_failure(tmp_path, fake_openai):
-    rows, _ = llm_run(tmp_path, fake_openai, "scenario.reply=free_text")  # the stock server says "ok"
+    # the stock server says "ok": every answer fails, which the failure budget is told to accept here
+    rows, _ = llm_run(tmp_path, fake_openai, "scenario.reply=free_text", "backend.max_failure_rate=1")
     llm = rows.filter(pl.col("policy") == "llm")
     assert llm.height == 18 and (reasons(llm) == "invalid_reply").all()
     assert reasons(rows.filter(pl.col("policy") != "llm")).is_null().all()

@@ -40,7 +40,12 @@ def test_a_checkpoint_reads_back_exactly(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.json", "world.npz"]
     back = checkpoint.read(tmp_path, 4, "r1")
     assert (back.step, back.run_id, back.world, back.totals, back.recorder, back.wall_time_s) == (
-        4, "r1", written.world, written.totals, written.recorder, 1.5
+        4,
+        "r1",
+        written.world,
+        written.totals,
+        written.recorder,
+        1.5,
     )
     assert back.arrays.keys() == written.arrays.keys()
     for name, array in written.arrays.items():

@@ -58,7 +58,7 @@ CONTRIBUTION_PROMPT = Prompt(
             "multiplied by {multiplier} and shared equally among all {group_size} players, whatever they put in. "
             "Units you keep are yours.\n\n{persona_text}"
         ),
-        user='This is round {round}. {last_round}\nHow many of your {endowment} units do you put into the pot? '
+        user="This is round {round}. {last_round}\nHow many of your {endowment} units do you put into the pot? "
         'Reply in JSON as {{"contribution": <units>}}.',
     ),
     variables=("others", "endowment", "multiplier", "group_size", "round", "last_round"),
