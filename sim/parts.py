@@ -75,4 +75,7 @@ def arrow_table(rows: Rows, schema: pl.Schema) -> pa.Table:
 def write_rows(path: Path, parts: list[Rows], schema: pl.Schema) -> None:
     """Write buffered rows (one or more steps' worth) as one Parquet file at `path`."""
     table = arrow_table(Rows.concat(parts), schema)
-    pq.write_table(table, path, compression=COMPRESSION, store_schema=False)
+    # dictionaries for text only: trying one on every numeric column (ids, payoffs) costs a quarter of
+    # the write and, where the values are many, is abandoned for plain encoding anyway
+    text = [name for name, dtype in schema.items() if dtype == pl.String]
+    pq.write_table(table, path, compression=COMPRESSION, store_schema=False, use_dictionary=text)

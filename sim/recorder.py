@@ -31,7 +31,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from agents.graph import SocialGraph
@@ -169,6 +168,7 @@ class Recorder:
         self.parts: dict[str, int] = dict.fromkeys(schemas, 0)
         self.rows: dict[str, int] = dict.fromkeys(schemas, 0)
         self.manifest: dict[str, Any] = {}
+        self._texts: dict[str, dict[str, bool]] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socsim-recorder")
         self._pending: deque[Future] = deque()  # the writer's jobs, oldest first
         # the writer imports what it writes parts with (pyarrow) while the run sets up and steps
@@ -292,11 +292,18 @@ class Recorder:
         """Rows of this table carry the decision columns (policy, model, accounting)."""
         return table in self.schemas and all(c in self.schemas[table] for c in DECISION_COLUMNS)
 
+    def _text_columns(self, table: str) -> dict[str, bool]:
+        """Which of the table's columns are declared text (worked out once a table, not once a step)."""
+        text = self._texts.get(table)
+        if text is None:
+            text = self._texts[table] = {name: dtype == pl.String for name, dtype in self.schemas[table].items()}
+        return text
+
     def add(self, table: str, frame: pl.DataFrame | Rows) -> None:
         """Buffer a step's rows of `table` (a DataFrame, or plain columns: see scenarios.rows)."""
         if table not in self.schemas:
             raise RuntimeError(f"table {table!r} is not declared in the scenario's tables")
-        frame = _conform(table, frame, self.schemas[table])
+        frame = _conform(table, frame, self.schemas[table], self._text_columns(table))
         if frame.height == 0:
             return
         self.buffers[table].append(frame)
@@ -433,17 +440,22 @@ def _write_rows(path: Path, chunks: list[Rows], schema: pl.Schema) -> None:
     write_rows(path, chunks, schema)
 
 
-def _conform(table: str, frame: pl.DataFrame | Rows, schema: pl.Schema) -> pl.DataFrame | Rows:
+def _conform(
+    table: str, frame: pl.DataFrame | Rows, schema: pl.Schema, declared_text: dict[str, bool]
+) -> pl.DataFrame | Rows:
     """Columns in schema order with schema types; a missing or extra column is a scenario bug. Rows
     given as columns are checked here and cast when their part is built."""
-    missing = [c for c in schema if c not in frame.columns]
-    extra = [c for c in frame.columns if c not in schema]
-    if missing or extra:
-        raise RuntimeError(f"table {table!r}: missing columns {missing}, undeclared columns {extra}")
+    if not (isinstance(frame, Rows) and frame.columns.keys() == declared_text.keys()):
+        missing = [c for c in schema if c not in frame.columns]
+        extra = [c for c in frame.columns if c not in schema]
+        if missing or extra:
+            raise RuntimeError(f"table {table!r}: missing columns {missing}, undeclared columns {extra}")
     if isinstance(frame, Rows):
         for name, column in frame.columns.items():
-            text = isinstance(column, Codes) or (isinstance(column, np.ndarray) and column.dtype == object)
-            if text != (schema[name] == pl.String) and not isinstance(column, Const):
+            if type(column) is Const:
+                continue
+            text = type(column) is Codes or getattr(getattr(column, "dtype", None), "kind", "") == "O"
+            if text != declared_text[name]:
                 raise RuntimeError(f"table {table!r}: column {name!r} is declared {schema[name]} but holds "
                                    f"{'text' if text else column.dtype}")  # fmt: skip
         return frame

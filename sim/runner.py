@@ -39,6 +39,7 @@ class DecisionRunner:
         self.policy_names = setup.population.policy_names
         self.llm_codes = setup.population.llm_codes()
         self._dtypes: dict[str, dict[str, np.dtype]] = {}
+        self._group_cache: dict[str, tuple[np.ndarray, list[tuple[int, np.ndarray]]]] = {}
         self.backend = setup.backend
         self.transcripts = setup.transcripts
         self.population = setup.population
@@ -65,7 +66,7 @@ class DecisionRunner:
         answers, pending = [], []
         for batch in batches:
             assert batch.policies is not None and batch.seeds is not None, "the scheduler fills these"
-            groups = group_by_code(batch.policies)
+            groups = self._groups(batch)
             if len(groups) == 1 and not is_llm(self.policy_names[groups[0][0]]):
                 name = self.policy_names[groups[0][0]]
                 values = _checked(batch, name, self.scripted[name].decide(batch))
@@ -82,6 +83,17 @@ class DecisionRunner:
                     out.values[key][index] = column
             answers.append(out)
         return answers, pending
+
+    def _groups(self, batch: DecisionBatch) -> list[tuple[int, np.ndarray]]:
+        """`group_by_code` of the batch's policies, reused while a step's policies are those of the step
+        before (most scenarios ask the same agents in the same order every step: a sort saved a step)."""
+        assert batch.policies is not None
+        cached = self._group_cache.get(batch.spec.name)
+        if cached is not None and np.array_equal(cached[0], batch.policies):
+            return cached[1]
+        groups = group_by_code(batch.policies)
+        self._group_cache[batch.spec.name] = (batch.policies.copy(), groups)
+        return groups
 
     def _typed(self, batch: DecisionBatch, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """A scripted policy's answers in the columns' own types (those of `Decisions.empty`)."""

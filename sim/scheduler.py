@@ -175,8 +175,21 @@ def _stand_in(stood_in: list[np.ndarray], name: str | None) -> Column:
     return Codes(np.where(np.concatenate(stood_in), 0, -1).astype(np.int8), (name,))
 
 
+_COUNTING = np.arange(0)  # 0, 1, 2, ... (grown as needed) to compare row-to-decision maps with
+
+
 def _identity(index: np.ndarray, n: int) -> bool:
-    return len(index) == n and (n == 0 or (index[0] == 0 and index[-1] == n - 1 and bool((np.diff(index) == 1).all())))
+    """Row i records decision i, for every row."""
+    global _COUNTING
+    if len(index) != n:
+        return False
+    if n == 0:
+        return True
+    if index[0] != 0 or index[-1] != n - 1:
+        return False
+    if len(_COUNTING) < n:
+        _COUNTING = np.arange(max(n, 2 * len(_COUNTING)))
+    return bool(np.array_equal(index, _COUNTING[:n]))
 
 
 def _with_decisions(table: pl.DataFrame | Rows, decision_of: np.ndarray | None, meta: Rows) -> pl.DataFrame | Rows:
