@@ -25,6 +25,12 @@ def is_llm(policy: str) -> bool:
     return policy == LLM or policy.startswith(LLM + "@")
 
 
+def model_key(policy: str) -> str | None:
+    """The key of backend.models a language-model policy names ("llm@gpt-a" -> "gpt-a"); None for
+    plain "llm" (the backend's default model)."""
+    return policy.removeprefix(LLM + "@") if policy.startswith(LLM + "@") else None
+
+
 class PersonaFileError(ValueError):
     """A persona file that cannot be used; the message names the file, the row and the field."""
 

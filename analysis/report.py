@@ -34,6 +34,7 @@ from analysis.effects import COMPLETED, effect_table, factor_levels, sweep_manif
 from analysis.errors import AnalysisError
 from analysis.load import RunSet, load
 from analysis.metrics import scenario_of
+from analysis.models import model_usage, models_used
 from analysis.palette import Palette
 from analysis.stats import hold_last, over_seeds
 from scenarios.base import Metric
@@ -126,6 +127,7 @@ def build_report(path: str | Path) -> str:
     page.level = 2
     exchanges(page, runs)
     if runs.has("transcripts"):
+        models_section(page, runs)
         dialogues(page, runs)
     page.heading("Manifest" + ("" if len(runs) == 1 else f" (first of {len(runs)} runs)"))
     page.pre(plots.manifest_text(runs.manifest(runs.run_ids[0])))
@@ -351,6 +353,29 @@ def exchanges(page: Page, runs: RunSet) -> None:
         page.text("No decision in this run was made by a language model (scripted agents only).", css="note")
         return
     page.table(sample)
+
+
+def models_section(page: Page, runs: RunSet) -> None:
+    """With more than one model in the runs: calls, failures, tokens and cache share per model (each
+    `llm@<key>` policy is one model, so the metric tables above have a row per model)."""
+    if len(models_used(runs.transcripts)) < 2:
+        return
+    page.heading("Language models")
+    usage = model_usage(runs.transcripts)
+    page.text("Model calls per served model, summed over the runs; per-policy metrics above split by model "
+              "(policy llm@<key>).", css="note")  # fmt: skip
+    page.table(
+        usage.group_by("model")
+        .agg(
+            pl.col("calls").sum(),
+            (pl.col("missing_share") * pl.col("calls")).sum().truediv(pl.col("calls").sum()).alias("missing_share"),
+            pl.col("prompt_tokens").sum(),
+            pl.col("completion_tokens").sum(),
+            (pl.col("cached_share") * pl.col("calls")).sum().truediv(pl.col("calls").sum()).alias("cached_share"),
+            pl.col("mean_latency_ms").mean(),
+        )
+        .sort("model")
+    )
 
 
 DIALOGUE_STEPS = 3  # steps sampled: the first, the middle and the last with model calls

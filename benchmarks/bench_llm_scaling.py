@@ -1,5 +1,6 @@
 """LLM decisions per second through a whole socsim run against the zero-latency fake server, in-process
-and with 1, 2 and 4 Ray shards (one client per shard), and the client's own figures from
+and with 1, 2 and 4 Ray shards (one client per shard), what the transcripts table costs, and the
+client's own figures from
 bench_llm.py (run as a separate process; it belongs to the LLM client's work).
 
 The server (`python -m sim.backends.fake_server`) runs in its own process and answers at once, so the
@@ -22,12 +23,12 @@ GROUP = "LLM decisions"
 AGENTS = 46  # 1,035 matches: 2,070 decisions per round
 
 
-def overrides(base_url: str, rounds: int, shards: int) -> list[str]:
+def overrides(base_url: str, rounds: int, shards: int, transcripts: bool = True) -> list[str]:
     """The socsim side (the one place to change when scenario names change)."""
     return [
         "scenario=ipd", f"scenario.rounds={rounds}", f"population.size={AGENTS}", "population.mix={llm:1.0}",
         "backend=vllm", f"backend.base_url={base_url}", "backend.model=fake", "backend.cache=false",
-        f"run.shards={shards}", "seed=1",
+        f"run.shards={shards}", "seed=1", f"run.record_transcripts={str(transcripts).lower()}",
     ]  # fmt: skip
 
 
@@ -56,6 +57,28 @@ def scaling(quick: bool, repeats: int, shard_counts: list[int], out: Reporter) -
                 GROUP, f"IPD {AGENTS} LLM agents, fake server, {label}", rates[shards], "decisions/s", note=note,
                 target=Target("value", ">=", 2000, "issue 16 item 4: per core") if shards == 0 else None,
             ))  # fmt: skip
+
+
+def transcripts_cost(quick: bool, repeats: int, out: Reporter) -> None:
+    """What the transcripts table costs: in-process runs with and without it, interleaved (issue 12: at most
+    5% of decisions/s). Each side's best run, so a slow moment of a shared machine counts against neither."""
+    rounds = 1 if quick else 5
+    rates: dict[bool, list[float]] = {True: [], False: []}
+    with procs.fake_server() as url:
+        for _ in range(repeats):
+            for transcripts in (False, True):
+                answer = procs.probe(overrides(url, rounds, 0, transcripts))
+                if "error" not in answer:
+                    rates[transcripts].append(answer["llm_calls"] / answer["wall_time_s"])
+    if not rates[True] or not rates[False]:
+        out.add(Figure(GROUP, "transcripts' cost", None, "%", status="failed: a run did not complete"))
+        return
+    with_, without = max(rates[True]), max(rates[False])
+    out.add(Figure(
+        GROUP, f"transcripts' cost, IPD {AGENTS} LLM agents, fake server, in-process", 100 * (1 - with_ / without), "%",
+        note=f"{with_:,.0f} decisions/s with, {without:,.0f} without (best of {repeats} each, interleaved)",
+        target=Target("value", "<=", 5, "issue 12: transcripts cost at most 5% of decisions/s"),
+    ))  # fmt: skip
 
 
 CLIENT_LINE = re.compile(
@@ -92,6 +115,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Reporter(args.json)
     scaling(args.quick, procs.repeats_of(args), args.shards, out)
+    transcripts_cost(args.quick, procs.repeats_of(args), out)
     if not args.skip_client:
         client(args.quick, procs.repeats_of(args), out)
 

@@ -95,6 +95,12 @@ class RunConfig(_Strict):
         data.pop("run")
         backend = data.get("backend", {})
         data["backend"] = {k: backend.get(k) for k in ("kind", "model", "temperature") if k in backend}
+        if self.backend.models:  # which model answers is science; where it is served is not
+            data["backend"]["models"] = {
+                key: {"model": view.model, "temperature": view.temperature, "choice_format": view.choice_format}
+                for key in sorted(self.backend.models)
+                for view in [self.backend.for_model(key)]
+            }
         return data
 
 

@@ -41,19 +41,16 @@ def check_budget(
         return
     why = ", ".join(f"{r} {n}" for r, n in reasons.most_common())
     limit = f"backend.max_failure_rate={max_rate:g}"
-    if failed > max_rate * decided:
-        raise RunStopped(
-            FAILED, EXIT_FAILED,
-            f"failure budget exceeded: {failed} of {decided} model decisions in step {step} got no answer "
-            f"({why}; more than {limit}); fix the cause and continue with socsim-resume",
-        )  # fmt: skip
-    total_failed, total_decided = run_failed + failed, run_decided + decided
-    if total_failed > max_rate * total_decided:
-        raise RunStopped(
-            FAILED, EXIT_FAILED,
-            f"failure budget exceeded: {total_failed} of {total_decided} model decisions so far got no answer "
-            f"(more than {limit}); fix the cause and continue with socsim-resume",
-        )  # fmt: skip
+    for n_failed, n_decided, where, detail in (
+        (failed, decided, f"in step {step}", f"{why}; "),
+        (run_failed + failed, run_decided + decided, "so far", ""),
+    ):
+        if n_failed > max_rate * n_decided:
+            raise RunStopped(
+                FAILED, EXIT_FAILED,
+                f"failure budget exceeded: {n_failed} of {n_decided} model decisions {where} got no answer "
+                f"({detail}more than {limit}); fix the cause and continue with socsim-resume",
+            )  # fmt: skip
 
 
 def model_decisions(batches: list[DecisionBatch], llm_codes: np.ndarray) -> list[np.ndarray]:

@@ -218,10 +218,13 @@ def estimate(prepared: Any, batches: list, prompter: Any) -> Estimate:
     )
 
 
-def calibrate(found: Estimate, batches: list, prepared: Any, policy: Any, parallel: int) -> Estimate:
+def calibrate(
+    found: Estimate, batches: list, prepared: Any, policy: Any, parallel: int, codes: np.ndarray | None = None
+) -> Estimate:
     """Ask the server a few of the first step's decisions; time per decision at `parallel` requests in
-    flight (the answers go to the response cache, so the run itself does not pay for them again)."""
-    llm = llm_parts(batches, prepared.population.llm_codes())
+    flight (the answers go to the response cache, so the run itself does not pay for them again).
+    `codes`: the policy codes `policy` answers for (default: every language-model policy)."""
+    llm = llm_parts(batches, prepared.population.llm_codes() if codes is None else codes)
     if not llm:
         return found
     sample = llm[0].take(np.arange(min(CALIBRATION_DECISIONS, len(llm[0]))))

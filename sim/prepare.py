@@ -25,11 +25,13 @@ from agents.population import (
     assign_policies,
     is_llm,
     load_personas,
+    model_key,
     sample_personas,
 )
 from agents.prompts import PromptError, PromptTemplate, check_template
 from scenarios import BaseScenario, scenario_class
 from sim import seeding
+from sim.backends.config import BackendConfig
 from sim.budgets import Budgets
 from sim.config import ConfigError, PopulationConfig, RunConfig
 from sim.failures import FailureRules
@@ -57,6 +59,20 @@ class Prepared:
     @property
     def has_llm(self) -> bool:
         return bool(self.population.llm_mask.any())
+
+    def model_keys(self) -> list[str | None]:
+        """The models the population's agents use (None: the default `backend.model`), in code order."""
+        present = set(self.population.policy_codes.tolist())
+        names = self.population.policy_names
+        return [model_key(names[c]) for c in sorted(present) if is_llm(names[c])]
+
+    def model_names(self) -> tuple[str | None, ...]:
+        """The served model name of each policy code (None for scripted policies): the `model` column."""
+        backend = self.config.backend
+        return tuple(
+            backend.for_model(model_key(name)).model if is_llm(name) and backend.kind != "none" else None
+            for name in self.population.policy_names
+        )
 
     def decision_setup(self, backend: Any | None = None) -> DecisionSetup:
         """What every process that answers decisions needs (the backend as served, if given)."""
@@ -94,14 +110,40 @@ class Prepared:
         return schemas
 
 
-def policy_universe(scenario: BaseScenario) -> tuple[str, ...]:
-    """Every policy a run may use, in a fixed order (codes in the records index this)."""
-    return (*sorted(scenario.strategies()), LLM)
+def policy_universe(scenario: BaseScenario, models: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Every policy a run may use, in a fixed order (codes in the records index this): the scripted
+    ones, `llm`, then `llm@<key>` for each key of backend.models (after the others, so a run without
+    models keeps its codes)."""
+    return (*sorted(scenario.strategies()), LLM, *(f"{LLM}@{key}" for key in sorted(models)))
 
 
-def build_population(config: PopulationConfig, scenario: BaseScenario, seed: int, llm_available: bool) -> Population:
+def mix_policies(mix: dict[str, Any]) -> list[str]:
+    """The policy names a mix (flat, or by group) uses, in order of appearance."""
+    names: dict[str, None] = {}
+    for key, value in mix.items():
+        names.update(dict.fromkeys(value) if isinstance(value, dict) else {key: None})
+    return list(names)
+
+
+def check_models(policies: list[str], backend: BackendConfig) -> None:
+    """Every `llm@<key>` of the mix names a key of backend.models, and plain `llm` has a default model:
+    one line naming the field and what is allowed, before any server is contacted."""
+    allowed = ", ".join(f"{LLM}@{key}" for key in sorted(backend.models)) or "none: backend.models is empty"
+    for policy in policies:
+        key = model_key(policy)
+        if key is not None and key not in backend.models:
+            raise ConfigError(f"population.mix: {policy!r} names no model of backend.models (choose from: {allowed})")
+        if policy == LLM and backend.kind != "none" and not backend.model:
+            raise ConfigError(
+                f"population.mix: plain 'llm' needs backend.model (the default model), or name a model ({allowed})"
+            )
+
+
+def build_population(
+    config: PopulationConfig, scenario: BaseScenario, seed: int, llm_available: bool, models: tuple[str, ...] = ()
+) -> Population:
     """Personas (from the file, or sampled) and a policy per agent. Size: `population.size`, else the
-    persona file's length, else the scenario's default, else 20."""
+    persona file's length, else the scenario's default, else 20. `models`: the keys of backend.models."""
     if config.source:
         personas = load_personas(config.source, config.max_text_chars)
         if config.size is not None and personas.height != config.size:
@@ -112,7 +154,7 @@ def build_population(config: PopulationConfig, scenario: BaseScenario, seed: int
     else:
         size = config.size or scenario.default_population_size() or DEFAULT_POPULATION_SIZE
         personas = sample_personas(config.sampler, size, seeding.rng(seed, "personas"))
-    universe = policy_universe(scenario)
+    universe = policy_universe(scenario, models)
     mix = config.mix or scenario.default_mix()
     rng = seeding.rng(seed, "policies")
     try:
@@ -164,7 +206,10 @@ def prepare(config: RunConfig) -> Prepared:
     """Build scenario, population, graph and world; any bad input raises ConfigError (or a file error)."""
     scenario = scenario_class(config.scenario.name)(config.scenario)
     check_memory(config, scenario)  # before a persona is sampled or an edge drawn
-    population = build_population(config.population, scenario, config.seed, config.backend.kind != "none")
+    check_models(mix_policies(config.population.mix or {}), config.backend)
+    population = build_population(
+        config.population, scenario, config.seed, config.backend.kind != "none", tuple(config.backend.models)
+    )
     problems = scenario.requirements(population)
     if problems:
         raise ConfigError(problems[0])

@@ -65,9 +65,16 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     return manifest
 
 
+# Fields of a model in backend.models that a resume may change (where and how it is asked).
+MODEL_EXECUTION_FIELDS = frozenset({"base_url", "endpoints", "api_key_env", "max_concurrency", "max_retries"})
+
+
 def is_execution_key(key: str) -> bool:
-    """Execution keys (EXECUTION_KEYS) and any backend timeout (`backend.*timeout_s`)."""
-    return key in EXECUTION_KEYS or (key.startswith("backend.") and key.endswith("timeout_s"))
+    """Execution keys (EXECUTION_KEYS, and those of each model: `backend.models.<key>.base_url`, ...)
+    and any backend timeout (`backend.*timeout_s`)."""
+    parts = key.split(".")
+    per_model = len(parts) == 4 and parts[:2] == ["backend", "models"] and parts[3] in MODEL_EXECUTION_FIELDS
+    return key in EXECUTION_KEYS or per_model or (key.startswith("backend.") and key.endswith("timeout_s"))
 
 
 def parse_overrides(items: Iterable[str]) -> list[tuple[str, Any]]:

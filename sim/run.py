@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from sim.backends.config import BackendConfig
 from sim.checkpoint import Cadence, Checkpointer
 from sim.config import RunConfig
@@ -66,6 +68,10 @@ def recorded_config(config: RunConfig) -> dict[str, Any]:
     backend = data["backend"]
     backend["base_url"] = redact_url(backend.get("base_url"))
     backend["endpoints"] = [redact_url(url) for url in backend.get("endpoints") or []]
+    for entry in (backend.get("models") or {}).values():
+        entry["base_url"] = redact_url(entry.get("base_url"))
+        if entry.get("endpoints") is not None:
+            entry["endpoints"] = [redact_url(url) for url in entry["endpoints"]]
     return data
 
 
@@ -84,22 +90,43 @@ def new_manifest(prepared: Prepared) -> dict[str, Any]:
     }
     if prepared.has_llm:
         manifest["prompts"] = {name: t.model_dump() for name, t in sorted(prepared.templates.items())}
+        names = prepared.population.policy_names
+        manifest["models"] = {  # the served model behind each language-model policy the agents use
+            names[code]: model
+            for code, model in enumerate(prepared.model_names())
+            if model is not None and (prepared.population.policy_codes == code).any()
+        }
     return manifest
 
 
 def _calibrated(
     found: Estimate, batches: list, prepared: Prepared, backend: BackendConfig
 ) -> tuple[Estimate, dict[str, int]]:
-    """The estimate with the time per model decision, measured on a few of the first step's decisions,
-    and what asking them cost (HTTP requests, tokens: the run's totals include them)."""
+    """The estimate with the time per model decision, measured on a few of the first step's decisions
+    (of the first model they go to), and what asking them cost (HTTP requests, tokens: the run's
+    totals include them)."""
+    from agents.population import model_key
     from sim.backends.policy import LLMPolicy
 
-    policy = LLMPolicy(backend, prompter_of(prepared))
-    parallel = backend.max_concurrency * max(prepared.config.run.shards, 1)
+    code = first_model_code(batches, prepared.population.llm_codes())
+    if code is None:
+        return found, {}
+    model = backend.for_model(model_key(prepared.population.policy_names[code]))
+    policy = LLMPolicy(model, prompter_of(prepared))
+    parallel = model.max_concurrency * len(model.urls) * max(prepared.config.run.shards, 1)
     try:
-        return calibrate(found, batches, prepared, policy, parallel), policy.totals()
+        return calibrate(found, batches, prepared, policy, parallel, np.array([code])), policy.totals()
     finally:
         policy.close()
+
+
+def first_model_code(batches: list, llm_codes: Any) -> int | None:
+    """The policy code of the first language-model decision in `batches` (None: there is none)."""
+    for batch in batches:
+        asked = np.flatnonzero(np.isin(batch.policies, llm_codes))
+        if len(asked):
+            return int(batch.policies[asked[0]])
+    return None
 
 
 @dataclass
@@ -143,13 +170,19 @@ def execute(
     spent: dict[str, int] = {}
     with StopSignals() as signals, ExitStack() as stack:
         with signals.interruptible():  # a stop while a server or the shards start: nothing to save yet
-            backend = stack.enter_context(serving(config.backend))
+            models = prepared.model_keys()
+            backend = stack.enter_context(serving(config.backend, models or ([None] if config.backend.model else [])))
             if preflight is not None and prepared.has_llm and backend.mode == "live":
                 from sim.backends.context import as_manifest, check_context
 
-                samples = context_samples(prepared, backend.choice_format)
-                if samples:  # prompts that cannot fit the model's context: one line, before step 0
-                    manifest["context"] = as_manifest(check_context(backend, samples))
+                checked = {}
+                for key in models:  # prompts that cannot fit a model's context: one line, before step 0
+                    model = backend.for_model(key)
+                    samples = context_samples(prepared, model.choice_format)
+                    if samples:
+                        checked[key] = as_manifest(check_context(model, samples))
+                if checked:
+                    manifest["context"] = checked[None] if list(checked) == [None] else checked
             if preflight is not None:
                 found, first_batches = preflight
                 if prepared.has_llm and backend.mode == "live":
@@ -160,7 +193,11 @@ def execute(
             if backend.kind != "none" and backend.mode != "replay":
                 from sim.backends.server import server_versions
 
-                manifest["server_versions"] = server_versions(backend)
+                manifest["server_versions"] = {
+                    url: version
+                    for key in models or [None]
+                    for url, version in server_versions(backend.for_model(key)).items()
+                }
             executor = make_executor(
                 config.run.shards, prepared.decision_setup(backend), address=config.run.ray_address,
                 shard_cpus=config.run.shard_cpus, restarts=config.run.shard_restarts,
@@ -180,7 +217,8 @@ def execute(
                                config.run.heartbeat_s, start.position)  # fmt: skip
             recorder.start_heartbeat()
             checkpoints.start_clock()
-            ctx = StepContext(prepared.run_id, config.seed, prepared.population, backend.kind, backend.model)
+            ctx = StepContext(prepared.run_id, config.seed, prepared.population, backend.kind, backend.model,
+                              prepared.model_names())  # fmt: skip
             totals, world = run_steps(
                 prepared.scenario, prepared.world if start.world is None else start.world, executor, recorder, ctx,
                 progress=config.run.progress, log_every=config.run.log_every, start_step=start.step,

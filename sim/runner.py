@@ -4,13 +4,14 @@ through the backend. The same runner serves the in-process executor and every Ra
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from agents.decisions import DecisionBatch, Decisions
-from agents.population import Population, is_llm
+from agents.population import Population, is_llm, model_key
 from agents.prompts import Prompter, PromptTemplate
 from scenarios import ScenarioConfig, scenario_class
 from sim.backends.config import BackendConfig
@@ -43,14 +44,20 @@ class DecisionRunner:
         self.backend = setup.backend
         self.transcripts = setup.transcripts
         self.population = setup.population
-        self._llm: Any = None
+        self._llm: dict[str | None, Any] = {}  # one LLMPolicy per model (None: the default model)
+        self._shared: Any = None  # per-endpoint caps the models share (sim.backends.client.SharedSlots)
 
-    def _llm_policy(self) -> Any:
-        if self._llm is None:
+    def _llm_policy(self, policy: str) -> Any:
+        """The LLM policy of the model a language-model policy names ("llm", "llm@<key>")."""
+        key = model_key(policy)
+        if key not in self._llm:
+            from sim.backends.client import SharedSlots
             from sim.backends.policy import LLMPolicy
 
-            self._llm = LLMPolicy(self.backend, self.prompter, transcripts=self.transcripts)
-        return self._llm
+            self._shared = self._shared or (SharedSlots(self.backend) if self.backend.models else None)
+            model = self.backend.for_model(key)
+            self._llm[key] = LLMPolicy(model, self.prompter, transcripts=self.transcripts, shared=self._shared)
+        return self._llm[key]
 
     def needs_model(self, batches: list[DecisionBatch]) -> bool:
         """True when some decision in these batches belongs to a language-model agent."""
@@ -107,18 +114,21 @@ class DecisionRunner:
         """Answer every batch; LLM requests of all batches run concurrently."""
         answers, pending = self.answer_scripted(batches)
         if pending:
-            policy = self._llm_policy()
-            results = await asyncio.gather(*(policy.adecide(part) for _, _, part in pending))
+            names = self.policy_names
+            results = await asyncio.gather(
+                *(self._llm_policy(names[int(part.policies[0])]).adecide(part) for _, _, part in pending)
+            )
             for (out, index, _), answer in zip(pending, results, strict=True):
                 out.put(index, answer)
         return answers
 
     async def aclose(self) -> dict[str, int]:
         """Close the backend; return its own counters (HTTP requests incl. retries, cache hits)."""
-        if self._llm is None:
-            return {}
-        await self._llm.aclose()
-        return dict(self._llm.totals())
+        totals: Counter[str] = Counter()
+        for policy in self._llm.values():
+            await policy.aclose()
+            totals.update(policy.totals())
+        return dict(totals)
 
 
 def group_by_code(codes: np.ndarray) -> list[tuple[int, np.ndarray]]:

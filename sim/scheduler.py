@@ -20,7 +20,7 @@ import polars as pl
 from tqdm import tqdm
 
 from agents.decisions import DecisionBatch, Decisions
-from agents.population import Population
+from agents.population import Population, is_llm
 from scenarios.base import BaseScenario
 from scenarios.rows import Codes, Column, Const, Rows
 from sim import seeding
@@ -110,6 +110,14 @@ class StepContext:
     population: Population
     backend_kind: str
     model: str | None
+    # the served model of each policy code (None: scripted); None: `model` for every language-model policy
+    models: tuple[str | None, ...] | None = None
+
+    def model_by_code(self) -> list[str | None]:
+        """The `model` column's value for each policy code."""
+        if self.models is not None:
+            return list(self.models)
+        return [self.model if is_llm(name) else None for name in self.population.policy_names]
 
     def __post_init__(self) -> None:
         self.llm_codes = self.population.llm_codes()  # the language-model policies' codes, looked up once
@@ -150,7 +158,8 @@ def _decision_meta(
         backend, model = Const("scripted"), Const(None)
     else:
         backend = Codes(by_model.astype(np.int8), ("scripted", ctx.backend_kind))
-        model = Const(None) if ctx.model is None else Codes(np.where(by_model, 0, -1).astype(np.int8), (ctx.model,))
+        served = tuple(ctx.model_by_code())  # the served model of each policy code (None: scripted)
+        model = Const(None) if all(name is None for name in served) else Codes(codes, served)
     columns: dict[str, Column] = {
         "policy": Codes(codes, ctx.population.policy_names),
         "backend": backend,
@@ -305,7 +314,7 @@ def run_steps(
             stand_in_name = failures.on_failure.removeprefix("policy:") if failures is not None else None
             meta = _decision_meta(batches, decisions, ctx, stood_in, stand_in_name)
             if models is not None and recorder.records(TRANSCRIPTS) and any(m.any() for m in models):
-                rows = transcript_rows(batches, decisions, models, stood_in, ctx.model, stand_in_name)
+                rows = transcript_rows(batches, decisions, models, stood_in, ctx.model_by_code(), stand_in_name)
                 recorder.add(TRANSCRIPTS, _engine_columns(rows, ctx.run_id, step))
             for name, table in result.tables.items():
                 if recorder.records_decisions(name):

@@ -9,6 +9,8 @@ Shipped with socsim so that a scenario package tests itself the same way: in its
 - validation: one-line config errors for bad values and unknown keys, nothing written;
 - declarations: the YAML lists every config field with the schema's default; every template binds;
 - prompts: every kind of decision is rendered and asked (against the fake OpenAI-compatible server);
+- several models: with the mix's language-model agents split between two models (`llm@a`, `llm@b`,
+  two fake servers), each decision is asked of its agent's model and recorded with its served name;
 - checkpoints: the world is plain data, and a world restored from its state mid-run continues
   exactly as the original does;
 - resume: a run stopped after k steps (RunStopped, the engine's one stop mechanism, raised where a
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -89,16 +92,25 @@ def assert_same_rows(a: pl.DataFrame, b: pl.DataFrame, what: str = "table") -> N
 def stop_after_planning(monkeypatch, cls, at_step: int) -> dict[str, int]:
     """Make the scenario's run stop once, at `at_step`, after planning (where a signal lands while the
     step's decisions are asked). Returns a dict that counts the stops raised."""
-    original, raised = cls.plan, {"stops": 0}
+    original, longest, raised = cls.plan, cls.longest_prompts, {"stops": 0}
+    sampling = [False]  # the context pre-check plans made-up worlds (longest_prompts): not the run's step
 
     def plan(self, world, step, rng):
         batches = original(self, world, step, rng)
-        if step == at_step and not raised["stops"]:
+        if step == at_step and not raised["stops"] and not sampling[0]:
             raised["stops"] += 1
             raise RunStopped("interrupted", 143, f"stopped by the test at step {step}")
         return batches
 
+    def longest_prompts(self, world):
+        sampling[0] = True
+        try:
+            return longest(self, world)
+        finally:
+            sampling[0] = False
+
     monkeypatch.setattr(cls, "plan", plan)
+    monkeypatch.setattr(cls, "longest_prompts", longest_prompts)
     return raised
 
 
@@ -112,6 +124,18 @@ def fake_backend(server, cache_dir: Path) -> list[str]:
     """Overrides that point a run's LLM agents at a FakeOpenAIServer."""
     return ["backend=vllm", f"backend.base_url={server.base_url}", f"backend.model={server.model}",
             f"backend.cache_dir={cache_dir}"]  # fmt: skip
+
+
+def split_llm(override: str) -> str:
+    """A `population.mix={llm:N,...}` override with its language-model agents split between the models
+    `llm@a` and `llm@b` (other overrides unchanged)."""
+    if not override.startswith("population.mix="):
+        return override
+    match = re.search(r"\bllm:\s*(\d+)", override)
+    if match is None:
+        return override
+    n = int(match.group(1))
+    return override.replace(match.group(0), f"llm@a: {n - n // 2}, llm@b: {n // 2}")
 
 
 def asked_spec(request: dict, specs: dict) -> str:
@@ -227,6 +251,29 @@ class ScenarioContract:
         assert asked == set(specs.specs()) == set(manifest["prompts"])
         for request in fake_openai.requests:
             assert request["messages"] and all(m["content"].strip() for m in request["messages"])
+
+    def test_each_agent_is_asked_and_recorded_under_its_model(self, tmp_path):
+        if not self.llm_overrides:
+            pytest.skip("the scenario asks no decisions")
+        with FakeOpenAIServer(model="model-a") as a, FakeOpenAIServer(model="model-b") as b:
+            models = f"backend.models={{a: {{model: model-a, base_url: '{a.base_url}'}}, " \
+                     f"b: {{model: model-b, base_url: '{b.base_url}'}}}}"  # fmt: skip
+            overrides = merged(self.overrides, [*map(split_llm, self.llm_overrides), "backend=vllm", models,
+                                                f"backend.cache_dir={tmp_path / 'cache'}"])  # fmt: skip
+            run_dir = run_with(overrides, tmp_path / "run")
+        assert {r["model"] for r in a.requests} == {"model-a"} and {r["model"] for r in b.requests} == {"model-b"}
+        policies = pl.read_parquet(run_dir / "agents.parquet").select("agent_id", "policy")
+        calls = read_table(run_dir, "transcripts").join(policies, on="agent_id")
+        expected = pl.col("policy").replace_strict({"llm@a": "model-a", "llm@b": "model-b"}, default=None)
+        assert calls.height and calls.filter(pl.col("model") != expected).is_empty()
+        assert set(calls["model"]) == {"model-a", "model-b"}
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        assert manifest["status"] == "completed" and manifest["models"] == {"llm@a": "model-a", "llm@b": "model-b"}
+        for table in self.tables:
+            rows = read_table(run_dir, table)
+            if {"policy", "model"} <= set(rows.columns):
+                decided = rows.filter(pl.col("policy").str.starts_with("llm@"))
+                assert decided.filter(pl.col("model") != expected).is_empty(), table
 
     # ---- checkpoints ------------------------------------------------------------------------------------
     def test_world_restored_from_its_state_continues_identically(self, tmp_path):

@@ -56,16 +56,17 @@ def transcript_rows(
     decisions: list[Decisions],
     models: list[np.ndarray],
     stood_in: list[np.ndarray] | None,
-    model_name: str | None,
+    model_by_code: list[str | None],
     stand_in_name: str | None,
 ) -> pl.DataFrame:
-    """The rows of one step's model decisions (a Python loop over those decisions only)."""
+    """The rows of one step's model decisions (a Python loop over those decisions only); `model_by_code`:
+    the served model of each policy code."""
     rows: dict[str, list] = {name: [] for name in COLUMNS}
     for b, (batch, answer, model) in enumerate(zip(batches, decisions, models, strict=True)):
         for i in np.flatnonzero(model):
             rows["agent_id"].append(int(batch.agent_ids[i]))
             rows["kind"].append(batch.spec.name)
-            rows["model"].append(model_name)
+            rows["model"].append(model_by_code[int(batch.policies[i])] if batch.policies is not None else None)
             rows["seed"].append(int(batch.seeds[i]) if batch.seeds is not None else None)
             rows["messages"].append(None if answer.messages is None else answer.messages[i])
             rows["reply"].append(None if answer.reply is None else answer.reply[i])

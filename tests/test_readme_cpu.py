@@ -27,15 +27,15 @@ HEADING = "### No model at all: the offline fake server"
 README_PORT = "8000"
 
 
-def readme_commands() -> list[str]:
-    """The commands of the first indented code block under HEADING (continuation lines joined)."""
+def readme_commands(heading: str = HEADING) -> list[str]:
+    """The commands of the first indented code block under `heading` (continuation lines joined)."""
     for name in ("README.md", "README-cpu.md"):
         text = (ROOT / name).read_text()
-        if HEADING in text:
+        if heading in text:
             break
     else:
-        raise AssertionError(f"no README holds the section {HEADING!r}")
-    lines = text.split(HEADING, 1)[1].splitlines()[1:]
+        raise AssertionError(f"no README holds the section {heading!r}")
+    lines = text.split(heading, 1)[1].splitlines()[1:]
     block: list[str] = []
     for line in lines:
         if line.startswith("    "):
@@ -92,3 +92,32 @@ def test_the_readme_fake_server_commands_run_an_llm_ipd(tmp_path: Path) -> None:
     by_model = moves.filter(pl.col("policy") == "llm")
     assert by_model.height == llm["calls"] and set(by_model["model"]) == {"fake-model"}
     assert set(by_model["action"]) == {"J", "F"} and by_model["fallback_reason"].is_null().all()
+
+
+MODELS_HEADING = "### Several models in one population"
+MODELS_PORTS = ("8001", "8002")
+
+
+def test_the_readme_two_model_commands_run_one_population_of_two_models(tmp_path: Path) -> None:
+    """Two fake servers for two models, then one IPD population of both, as the README writes it."""
+    *servers, run = readme_commands(MODELS_HEADING)
+    assert len(servers) == 2 and run.startswith("socsim ")
+    ports = {shown: str(free_port()) for shown in MODELS_PORTS}
+
+    def local(command: str) -> list[str]:
+        for shown, port in ports.items():
+            command = command.replace(shown, port)
+        return argv(command, 0)
+
+    env = {**os.environ, "SOCSIM_CACHE": str(tmp_path / "cache")}
+    with server_process(local(servers[0]), env) as first, server_process(local(servers[1]), env) as second:
+        assert [first, second] == list(ports.values())
+        done = subprocess.run(local(run), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_dir = tmp_path / run.split("run.dir=")[1].split()[0]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["models"] == {"llm@a": "model-a", "llm@b": "model-b"}
+    moves = pl.read_parquet(run_dir / "interactions" / "*.parquet")
+    per_model = dict(moves.group_by("policy").agg(pl.col("model").unique()).rows())
+    assert per_model == {"llm@a": ["model-a"], "llm@b": ["model-b"]}
+    assert manifest["totals"]["llm"]["calls"] == moves.height and not manifest["totals"]["llm"]["failures"]

@@ -10,7 +10,7 @@ decides. `BackendOutage` means the server stayed down: checkpoint and stop, resu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from sim.backends.config import BackendConfig
@@ -21,12 +21,14 @@ __all__ = ["BackendConfig", "BackendError", "BackendOutage", "redact_text", "red
 
 
 @contextmanager
-def serving(config: BackendConfig) -> Iterator[BackendConfig]:
+def serving(config: BackendConfig, models: Iterable[str | None] = (None,)) -> Iterator[BackendConfig]:
     """Make the configured backend available for the block; yields the config with its base_url.
 
     kind none: nothing to do. mode replay: answers come from the cache, no server is needed.
-    launch=true: start a vLLM server and stop it on every exit path (normal, exception, Ctrl-C).
-    Otherwise check before step 0 that the endpoints answer and serve `model`."""
+    launch=true: start a vLLM server (serving the default model and every model of backend.models
+    without endpoints of its own) and stop it on every exit path (normal, exception, Ctrl-C).
+    Then check before step 0 that the endpoints of each model the run uses (`models`: keys of
+    backend.models, None for the default model) answer and serve it."""
     if config.kind == "none" or config.mode == "replay":
         yield config
         return
@@ -35,11 +37,14 @@ def serving(config: BackendConfig) -> Iterator[BackendConfig]:
 
     quiet_http_loggers()
 
+    models = list(dict.fromkeys(models))
     if config.launch:
         with managed_server(config) as base_url:
             resolved = config.model_copy(update={"base_url": base_url})
-            preflight(resolved)
+            for key in models:
+                preflight(resolved.for_model(key))
             yield resolved
         return
-    preflight(config)
+    for key in models:
+        preflight(config.for_model(key))
     yield config

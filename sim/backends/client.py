@@ -130,10 +130,33 @@ def _http_client(config: BackendConfig, counters: Counter[str]) -> httpx2.AsyncC
     return LeanAsyncClient(transport=CountingTransport(inner, counters), timeout=DEFAULT_TIMEOUT, follow_redirects=True)
 
 
-class EndpointPool:
-    """One client and one in-flight cap (`max_concurrency`) per endpoint; belongs to one event loop."""
+class SharedSlots:
+    """In-flight caps of the endpoints several models of `backend.models` share (one vLLM serving
+    several names): there, all models together keep to `backend.max_concurrency` (each also to its
+    own `max_concurrency`). Per process; semaphores belong to an event loop, so one per loop."""
 
-    def __init__(self, config: BackendConfig, counters: Counter[str]) -> None:
+    def __init__(self, config: BackendConfig) -> None:
+        self.limit = config.max_concurrency
+        keys = [None] if config.model else []
+        urls = Counter(url for key in [*keys, *config.models] for url in config.for_model(key).given_urls())
+        self.urls = frozenset(url for url, n in urls.items() if n > 1)
+        self._slots: dict[tuple[int, str], asyncio.Semaphore] = {}
+
+    def for_url(self, url: str) -> asyncio.Semaphore | None:
+        """The endpoint's shared cap on this loop; None for an endpoint one model has to itself."""
+        if url not in self.urls:
+            return None
+        key = (id(asyncio.get_running_loop()), url)
+        if key not in self._slots:
+            self._slots[key] = asyncio.Semaphore(self.limit)
+        return self._slots[key]
+
+
+class EndpointPool:
+    """One client and one in-flight cap (`max_concurrency`) per endpoint, and the endpoint's cap shared
+    with other models (`shared`, when given); belongs to one event loop."""
+
+    def __init__(self, config: BackendConfig, counters: Counter[str], shared: SharedSlots | None = None) -> None:
         quiet_http_loggers()
         key = api_key(config)
         self.urls = config.urls
@@ -153,6 +176,7 @@ class EndpointPool:
         self.chat_urls = [f"{url.rstrip('/')}{CHAT_PATH}" for url in self.urls]
         self._options: Any = {"max_retries": config.max_retries, "timeout": config.timeout_s, "headers": {}}
         self.slots = [asyncio.Semaphore(config.max_concurrency) for _ in self.urls]
+        self.shared = [shared.for_url(url) for url in self.urls] if shared is not None else None
         self.limit = config.max_concurrency
 
     def __len__(self) -> int:
@@ -160,11 +184,19 @@ class EndpointPool:
 
     async def ask(self, endpoint: int, body: bytes) -> CachedResponse:
         """POST one serialised chat-completion body; raises the openai client's errors after its retries."""
+        shared = self.shared[endpoint] if self.shared is not None else None
         async with self.slots[endpoint]:
-            response: Any = await self.clients[endpoint].post(
-                self.chat_urls[endpoint], content=body, cast_to=httpx2.Response, options=self._options
-            )
+            if shared is None:
+                response = await self._post(endpoint, body)
+            else:
+                async with shared:
+                    response = await self._post(endpoint, body)
         return parse_completion(response.content)
+
+    async def _post(self, endpoint: int, body: bytes) -> Any:
+        return await self.clients[endpoint].post(
+            self.chat_urls[endpoint], content=body, cast_to=httpx2.Response, options=self._options
+        )
 
     async def answers(self, endpoint: int) -> bool:
         """Whether the endpoint answers GET /models now (one attempt, no retries)."""

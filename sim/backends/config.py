@@ -1,16 +1,19 @@
 """Backend configuration (the `backend` Hydra group). `kind: none` means scripted agents only.
 
-Every field has a YAML default in `sim/conf/backend/<kind>.yaml`; the engine relies only on `kind`
-and `model`, everything else is read by `sim.backends` (client, managed server, cache).
+Every field has a YAML default in `sim/conf/backend/<kind>.yaml`; the engine relies only on `kind`,
+`model` and `models`, everything else is read by `sim.backends` (client, managed server, cache).
+`models` puts several models in one population: `for_model(key)` is the backend as that model's
+requests see it (its served name and endpoints over the shared settings).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sim.backends.errors import BackendError
 
@@ -42,6 +45,35 @@ ON_FAILURE_PATTERN = r"^(abort|retry_step|policy:[A-Za-z_][A-Za-z0-9_]*)$"
 def socsim_cache_root() -> Path:
     """Per-user cache folder (`$SOCSIM_CACHE`, else ~/.cache/socsim): stable across runs."""
     return Path(os.environ.get("SOCSIM_CACHE") or Path.home() / ".cache" / "socsim")
+
+
+# A key of backend.models, as a population names it: `llm@<key>`.
+MODEL_KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# The fields a model of backend.models may set for itself; the rest of the backend is shared.
+MODEL_FIELDS = ("model", "base_url", "endpoints", "api_key_env", "choice_format", "temperature",
+                "max_concurrency", "timeout_s", "max_retries")  # fmt: skip
+
+
+class ModelConfig(BaseModel):
+    """One model of `backend.models`: its served name and, where it differs from the backend's own
+    settings, where it is served and how it is asked. A field left null takes the backend's value, so
+    models without endpoints of their own are asked at `backend.base_url` (one server serving several
+    names, e.g. vLLM's `--served-model-name a b`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    model: str | None = None  # served model name; null: the key itself
+    base_url: str | None = None
+    endpoints: tuple[str, ...] | None = None
+    api_key_env: str | None = None
+    choice_format: Literal["vllm_choice", "json_schema"] | None = None
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_concurrency: int | None = Field(default=None, gt=0)
+    timeout_s: float | None = Field(default=None, gt=0)
+    max_retries: int | None = Field(default=None, ge=0)
+
+    @property
+    def own_endpoints(self) -> bool:
+        return bool(self.base_url or self.endpoints)
 
 
 class BackendConfig(BaseModel):
@@ -92,12 +124,24 @@ class BackendConfig(BaseModel):
     kv_cache_gib: float = Field(default=1.0, gt=0)  # VLLM_CPU_KVCACHE_SPACE
     startup_timeout_s: float = Field(default=600.0, gt=0)
     server_dir: str | None = None  # parent of the server's own folder (log, caches, TMPDIR); default temp
+    # Several models in one population: {key: ModelConfig}; `population.mix` names them `llm@<key>`
+    # (plain `llm` stays the default `model` above). Each is asked under its served name, at its own
+    # endpoints (or base_url/endpoints above), so the response cache never mixes their answers.
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _no_models(cls, value: Any) -> Any:
+        return {} if value is None else value  # YAML's null (Hydra replaces a null with a whole mapping)
 
     @model_validator(mode="after")
     def _consistent(self) -> BackendConfig:
         if self.kind == "none":
+            if self.models:
+                raise ValueError("backend.models needs a backend that serves them (backend=vllm or backend=openai)")
             return self
-        if not self.model:
+        self._check_models()
+        if not self.model and not self.models:
             raise ValueError(f"backend.model is required for backend kind {self.kind!r}")
         if self.launch and not self.model_path:
             raise ValueError("backend.launch=true needs backend.model_path (the model folder to serve)")
@@ -105,15 +149,60 @@ class BackendConfig(BaseModel):
             raise ValueError("backend.mode=replay needs backend.cache=true")
         return self
 
+    def _check_models(self) -> None:
+        """Keys a population can name; one served name per model (the cache keys on the served name,
+        so two different models under one name would share answers)."""
+        served: dict[str, str] = {}
+        for key, entry in self.models.items():
+            if not re.match(MODEL_KEY_PATTERN, key):
+                raise ValueError(f"backend.models: key {key!r} must be letters, digits, '.', '_' or '-'")
+            name = entry.model or key
+            if name == self.model and not entry.own_endpoints:
+                continue  # the default model again, at the default endpoints: the same model
+            if name in served or name == self.model:
+                other = f"backend.models.{served[name]}" if name in served else "backend.model"
+                raise ValueError(
+                    f"backend.models.{key}.model: served name {name!r} is already {other}'s; give each model "
+                    "its own served name (the response cache keys on it)"
+                )
+            served[name] = key
+
+    def for_model(self, key: str | None) -> BackendConfig:
+        """The backend as one model's requests see it: `key` None is the default model; otherwise
+        backend.models[key]'s fields over the backend's own. A model without endpoints of its own
+        uses the backend's."""
+        if key is None:
+            return self
+        entry = self.models[key]
+        update: dict[str, Any] = {"models": {}, "model": entry.model or key}
+        for name in MODEL_FIELDS[1:]:
+            value = getattr(entry, name)
+            if value is not None:
+                update[name] = value
+        if entry.own_endpoints:
+            update.setdefault("base_url", None)
+            update.setdefault("endpoints", ())
+        return self.model_copy(update=update)
+
+    def served_names(self) -> tuple[str, ...]:
+        """Names a managed server must serve: the default model and every model without endpoints of its own."""
+        names = [self.model] if self.model else []
+        names += [entry.model or key for key, entry in self.models.items() if not entry.own_endpoints]
+        return tuple(dict.fromkeys(n for n in names if n))
+
     @property
     def stand_in_policy(self) -> str | None:
         """The scripted policy named by `on_failure=policy:<name>`, else None."""
         return self.on_failure.removeprefix("policy:") if self.on_failure.startswith("policy:") else None
 
+    def given_urls(self) -> tuple[str, ...]:
+        """All endpoints, base_url first (empty when none is set yet)."""
+        return tuple(u for u in (self.base_url, *self.endpoints) if u)
+
     @property
     def urls(self) -> tuple[str, ...]:
         """All endpoints, base_url first; a BackendError when there is none to call."""
-        urls = tuple(u for u in (self.base_url, *self.endpoints) if u)
+        urls = self.given_urls()
         if not urls:
             raise BackendError("backend.base_url is not set (or use backend.launch=true)")
         return urls

@@ -27,9 +27,11 @@ FAULTS = ("ok", "500", "400", "429", "timeout", "malformed", "drop", "truncated"
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
 
 
-def valid_content(body: dict[str, Any]) -> str:
-    """A reply that fits the request's structured-output spec, chosen by the request's seed."""
-    seed = int(body.get("seed") or 0)
+def valid_content(body: dict[str, Any], always: int | None = None) -> str:
+    """A reply that fits the request's structured-output spec, chosen by the request's seed; with
+    `always`, every choice (and enum field) is that option instead (an index; -1: the last), so a
+    server can stand for a model with a fixed behaviour (always cooperates, always defects)."""
+    seed = int(body.get("seed") or 0) if always is None else always
     choice = (body.get("structured_outputs") or {}).get("choice")
     if choice:
         return choice[seed % len(choice)]
@@ -65,8 +67,10 @@ class FakeOpenAIServer:
         max_model_len: int | None = 2048,
         retry_after: str = "1",
         tokenize: bool = True,
+        also: tuple[str, ...] = (),
     ) -> None:
         self.model = model
+        self.also = also  # further served names (one server serving a model under several names)
         self.record = record
         self.port = port
         self.hang_s = hang_s
@@ -75,6 +79,7 @@ class FakeOpenAIServer:
         self.tokenize = tokenize  # False: no /tokenize route (like OpenAI's API); max_model_len None: none listed
         self.arrivals: list[tuple[int, float]] = []  # (seed, time.monotonic()) of every completion request
         self.default = "ok"
+        self.always: int | None = None  # answer every choice with this option (see valid_content)
         self.delay_s = 0.0  # added to every answer (to hold requests in flight)
         self.in_flight = 0
         self.max_in_flight = 0
@@ -142,10 +147,11 @@ class FakeOpenAIServer:
         """Write one response; False when the connection must be dropped."""
         route = path.split("?", 1)[0].rstrip("/")
         if method == "GET" and route.endswith("/models"):
-            card: dict[str, Any] = {"id": self.model, "object": "model"}
+            cards: list[dict[str, Any]] = [{"id": name, "object": "model"} for name in (self.model, *self.also)]
             if self.max_model_len is not None:
-                card["max_model_len"] = self.max_model_len
-            self._write(writer, 200, json.dumps({"object": "list", "data": [card]}))
+                for card in cards:
+                    card["max_model_len"] = self.max_model_len
+            self._write(writer, 200, json.dumps({"object": "list", "data": cards}))
             return True
         if method == "POST" and route.endswith("/tokenize") and self.tokenize:
             count = self.prompt_tokens(json.loads(raw).get("messages", []))
@@ -190,7 +196,7 @@ class FakeOpenAIServer:
                 await asyncio.sleep(self.delay_s)
         finally:
             self.in_flight -= 1
-        content = "this is not an option" if fault == "invalid" else valid_content(body)
+        content = "this is not an option" if fault == "invalid" else valid_content(body, self.always)
         self._write(writer, 200, json.dumps(self._completion(body, content)))
         return True
 

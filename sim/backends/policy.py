@@ -28,7 +28,7 @@ import openai
 from agents.decisions import ActionSpec, ActionSpecError, DecisionBatch, Decisions
 from agents.prompts import Prompter
 from sim.backends.cache import CachedResponse, ResponseCache, canonical_json, request_key
-from sim.backends.client import EndpointPool
+from sim.backends.client import EndpointPool, SharedSlots
 from sim.backends.config import BackendConfig
 from sim.backends.errors import BackendError, BackendOutage
 from sim.backends.loops import new_event_loop
@@ -123,12 +123,15 @@ class LLMPolicy:
     policy sees: asks sent, HTTP attempts (retries included) and failed attempts by outcome, cache
     hits and tokens. Per-decision facts (missing and why, tokens) are in the returned Decisions."""
 
-    def __init__(self, config: BackendConfig, prompter: Prompter, transcripts: bool = True) -> None:
+    def __init__(
+        self, config: BackendConfig, prompter: Prompter, transcripts: bool = True, shared: SharedSlots | None = None
+    ) -> None:
         if config.kind == "none":
             raise BackendError("population has llm agents but backend is none; choose backend=vllm or openai")
         self.config = config
         self.prompter = prompter
         self.transcripts = transcripts
+        self._shared = shared  # endpoint caps shared with the process's other models (backend.models)
         self._cache = ResponseCache(config.resolved_cache_dir()) if config.cache else None
         self._pool: EndpointPool | None = None
         self._watch: OutageWatch | None = None
@@ -411,7 +414,7 @@ class LLMPolicy:
         """HTTP clients belong to one event loop; a caller that uses a new loop per step gets new ones."""
         loop = asyncio.get_running_loop()
         if self._pool is None or self._pool_loop is not loop:
-            self._pool = EndpointPool(self.config, self._totals)
+            self._pool = EndpointPool(self.config, self._totals, self._shared)
             self._watch = OutageWatch(self._pool, self.config.outage_timeout_s)
             self._pool_loop = loop
         return self._pool

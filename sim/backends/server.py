@@ -86,7 +86,8 @@ def server_versions(config: BackendConfig) -> dict[str, str | None]:
 def server_command(config: BackendConfig, port: int) -> list[str]:
     return [
         config.resolved_python(), "-m", "vllm.entrypoints.openai.api_server",
-        "--model", os.path.expanduser(str(config.model_path)), "--served-model-name", str(config.model),
+        "--model", os.path.expanduser(str(config.model_path)), "--served-model-name",
+        *config.served_names(),
         "--host", config.host, "--port", str(port), *config.server_args,
     ]  # fmt: skip
 
