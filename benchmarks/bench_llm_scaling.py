@@ -90,7 +90,7 @@ CLIENT_LINE = re.compile(
 
 def client(quick: bool, repeats: int, out: Reporter) -> None:
     """bench_llm.py's fake-server comparison, run as it is and read from its output."""
-    argv = [procs.PROJECT_PYTHON, str(procs.HERE / "bench_llm.py"), "--no-vllm", "--repeats", str(repeats)]
+    argv = [procs.PROJECT_PYTHON, str(procs.HERE / "bench_llm.py"), "--repeats", str(repeats)]
     argv += ["--decisions", "500" if quick else "4000"]
     done = procs.run_timed(argv, timeout_s=1800)
     print(done.stdout.rstrip())

@@ -448,13 +448,27 @@ class IPDStrategy:
     name: str
 
     def decide(self, batch: DecisionBatch) -> dict[str, np.ndarray]:
+        return self.decide_mix(batch, {0: self.name}, None)
+
+    @staticmethod
+    def decide_mix(batch: DecisionBatch, names: dict[int, str], codes: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The moves of a batch whose decision i belongs to strategy names[codes[i]] (every decision to
+        names[0] without codes), in one pass: each strategy is a few operations on the whole batch's
+        memory, cheaper than splitting the batch by strategy. Decision i's move is the one its own
+        strategy gives it (from its own uniform draw), exactly as when decided apart."""
         t = int(batch.context["round"])
         if MEMORY_KEYS[0] in batch.obs:
             memory = Memory(*(batch.obs[key] for key in MEMORY_KEYS))
         else:
             memory = memory_of(batch.obs["own"][:, :t], batch.obs["opp"][:, :t])
-        u = batch.uniforms() if self.name in STOCHASTIC else None
-        out = {"move": PLAYS[self.name](memory, t, u).astype(np.int16)}
+        u = batch.uniforms() if STOCHASTIC.intersection(names.values()) else None
+        if codes is None:
+            move = PLAYS[names[0]](memory, t, u).astype(np.int16)
+        else:
+            move = np.empty(len(batch), np.int16)
+            for code, name in names.items():
+                np.copyto(move, PLAYS[name](memory, t, u), where=codes == code, casting="unsafe")
+        out = {"move": move}
         if len(batch.spec.fields) > 1:  # the predict variant: (prediction, move)
             out["prediction"] = np.full(len(batch), -1, np.int16)
         return out

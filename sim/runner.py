@@ -79,6 +79,12 @@ class DecisionRunner:
                 values = _checked(batch, name, self.scripted[name].decide(batch))
                 answers.append(Decisions.scripted(self._typed(batch, values)))
                 continue
+            mix = self._mix(groups)
+            if mix is not None:  # several scripted policies that answer a mixed batch in one pass
+                names = {code: self.policy_names[code] for code, _ in groups}
+                values = _checked(batch, "+".join(names.values()), mix(batch, names, batch.policies))
+                answers.append(Decisions.scripted(self._typed(batch, values)))
+                continue
             out = Decisions.empty(batch.spec, len(batch))
             for code, index in groups:
                 name = self.policy_names[code]
@@ -90,6 +96,15 @@ class DecisionRunner:
                     out.values[key][index] = column
             answers.append(out)
         return answers, pending
+
+    def _mix(self, groups: list[tuple[int, np.ndarray]]) -> Any:
+        """`decide_mix(batch, names by code, codes)` when every policy of these groups is scripted and
+        of one kind that offers it (see scenarios.ipd.IPDStrategy); else None."""
+        names = [self.policy_names[code] for code, _ in groups]
+        if any(is_llm(name) for name in names):
+            return None
+        kinds = {type(self.scripted[name]) for name in names}
+        return getattr(kinds.pop(), "decide_mix", None) if len(kinds) == 1 else None
 
     def _groups(self, batch: DecisionBatch) -> list[tuple[int, np.ndarray]]:
         """`group_by_code` of the batch's policies, reused while a step's policies are those of the step
