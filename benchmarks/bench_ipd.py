@@ -30,7 +30,7 @@ STRATEGIES = list(AXELROD_NAMES)  # the socsim strategies that have an exact Axe
 
 def overrides(agents: int, rounds: int) -> list[str]:
     """The socsim side of a workload (the one place to change when scenario names change)."""
-    mix = "{" + ",".join(f"{name}:{1 / len(STRATEGIES):.6f}" for name in STRATEGIES) + "}"
+    mix = "{" + ",".join(f"{name}:{1 / len(STRATEGIES):.12f}" for name in STRATEGIES) + "}"  # sums to 1 within 1e-6
     return [
         "scenario=ipd", f"scenario.rounds={rounds}", "graph=complete",
         f"population.size={agents}", f"population.mix={mix}", "seed=1",

@@ -117,7 +117,7 @@ def setup_and_memory(quick: bool, out: Reporter, limit_gb: float) -> None:
         out.add(Figure(
             GROUP, f"{name}: set-up", answer.get("setup_s"), "s", status=status,
             target=Target("value", "<", target_s, item) if target_s else None,
-            note="" if status else f"{answer['edges']:,} edges listed",
+            note="" if status else f"{answer['edges']:,} edges in the graph (implicit when complete)",
         ))  # fmt: skip
         out.add(Figure(
             GROUP, f"{name}: peak RSS", None if status else answer["peak_rss_mb"], "MiB", status=status,

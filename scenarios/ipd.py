@@ -41,8 +41,11 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from agents.decisions import ActionSpec, ChoiceField, DecisionBatch, Decisions
+from agents.graph import SocialGraph
+from agents.population import Population
 from agents.prompts import Prompt, PromptTemplate
 from scenarios.base import BaseScenario, Metric, ScenarioConfig, StepResult, TableSource
+from scenarios.rows import Codes, Column, Const, Rows
 from scenarios.tables import AnalysisError, Frame, columns, keys, lazy, rate, require
 from scenarios.world import World
 
@@ -123,13 +126,32 @@ class IPDConfig(ScenarioConfig):
 
 @dataclass
 class IPDWorld(World):
-    """pairs[m] = (row player, column player); moves[m, side, r] in {0, 1}, -1 before it is played;
-    order_flip[i]: agent i's questions name the second option first (option_order per_agent only)."""
+    """pairs[m] = (row player, column player); moves[m, side, r] in {0, 1}, -1 before it is played (and
+    in a void round); order_flip[i]: agent i's questions name the second option first (option_order
+    per_agent only). The players' memory (see `Memory`) is kept per match and side, [m, 2], updated as
+    rounds are played: it follows from `moves` and is rebuilt from them when a checkpoint lacks it."""
 
     pairs: np.ndarray
     moves: np.ndarray
     round: int = 0
     order_flip: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    last_own: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int8))
+    last_opp: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int8))
+    prev_opp: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int8))
+    opp_defected: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), bool))
+
+    def memory(self) -> Memory:
+        """The players' memory, one entry per decision of a round (match m's row player at 2m, its
+        column player at 2m + 1): views, so `remember` updates the world."""
+        return Memory(*(getattr(self, key).reshape(-1) for key in MEMORY_KEYS))
+
+    def rebuild_memory(self) -> None:
+        """Work the memory out from the histories (a world restored from a checkpoint without it)."""
+        m, t = len(self.pairs), self.round
+        past = self.moves[:, :, :t]
+        memory = memory_of(past.reshape(2 * m, t), past[:, ::-1, :].reshape(2 * m, t))
+        for key in MEMORY_KEYS:
+            setattr(self, key, getattr(memory, key).reshape(m, 2).copy())
 
 
 # ---- the decision ---------------------------------------------------------------------------------------
@@ -273,13 +295,34 @@ def answer_format(reply: str, first: str, second: str) -> str:
 
 
 # ---- scripted strategies (Axelrod's / Akata et al.'s opponents) -----------------------------------------------
-# A strategy is one function of the two histories, as in Axelrod's library: `own` and `opp` are int8
-# arrays [n, t] of past moves (0 = J, 1 = F; -1 in a void round, where a move was never made), `t` the
-# round about to be played, `u` one uniform draw per decision. It returns n moves. No loop over matches.
-# A void round is no information: the strategies that look back read the last rounds that were played.
+# A strategy reads what a player remembers of its match (`Memory`): the moves of the last round both
+# players' moves are known in, the other's move in the played round before it, and whether the other
+# has ever played F. That is all the strategies below look at, so the engine keeps it as running state
+# in the world (updated once per round) instead of rescanning the histories every round: a step costs
+# the same in round 1,000 as in round 1. `STRATEGIES[name](own, opp, t, u)` is the same strategy as a
+# function of the two histories (int8 arrays [n, t], 0 = J, 1 = F, -1 in a void round), as in Axelrod's
+# library; `memory_of` turns histories into a Memory. A void round is no information: the strategies
+# that look back read the last rounds that were played. `t` is the round about to be played, `u` one
+# uniform draw per decision; a strategy returns n moves, with no loop over matches.
 
 J, F = 0, 1
 Move = np.int8
+NONE = -1  # no such round yet
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Per decision: own and other's move in the last round both moves are known in, the other's move
+    in the played round before that (NONE where there is no such round), and whether the other has
+    played F in any round its move is known in (void rounds included)."""
+
+    last_own: np.ndarray
+    last_opp: np.ndarray
+    prev_opp: np.ndarray
+    opp_defected: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.last_opp)
 
 
 def _last_played(own: np.ndarray, opp: np.ndarray, back: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -295,63 +338,79 @@ def _last_played(own: np.ndarray, opp: np.ndarray, back: int = 1) -> tuple[np.nd
     return np.where(found, t - 1 - hit.argmax(axis=1), -1), found
 
 
+def memory_of(own: np.ndarray, opp: np.ndarray) -> Memory:
+    """What players remember after the rounds of these histories ([n, t] int8, -1 in a void round)."""
+    own, opp = np.asarray(own, Move).reshape(len(own), -1), np.asarray(opp, Move).reshape(len(opp), -1)
+    rows = np.arange(len(opp))
+
+    def at(history: np.ndarray, back: int) -> np.ndarray:
+        index, found = _last_played(own, opp, back)
+        if not history.shape[1]:
+            return np.full(len(history), NONE, Move)
+        return np.where(found, history[rows, np.maximum(index, 0)], NONE).astype(Move)
+
+    return Memory(at(own, 1), at(opp, 1), at(opp, 2), (opp == F).any(axis=1))
+
+
+def blank_memory(n: int) -> Memory:
+    """The memory of n players before the first round."""
+    return Memory(np.full(n, NONE, Move), np.full(n, NONE, Move), np.full(n, NONE, Move), np.zeros(n, bool))
+
+
+def remember(memory: Memory, own: np.ndarray, opp: np.ndarray) -> None:
+    """Add one round (own and other's move per player, -1 where unknown) to `memory`, in place: exactly
+    what `memory_of` gives for the histories with this round appended."""
+    played = (own >= 0) & (opp >= 0)
+    np.copyto(memory.prev_opp, memory.last_opp, where=played)
+    np.copyto(memory.last_opp, opp, where=played)
+    np.copyto(memory.last_own, own, where=played)
+    memory.opp_defected[opp == F] = True
+
+
 def _const(move: int):
-    return lambda own, opp, t, u: np.full(len(own), move, Move)
+    return lambda memory, t, u: np.full(len(memory), move, Move)
 
 
 def _copy_last(opening: int):
-    def play(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
-        if t == 0:
-            return np.full(len(opp), opening, Move)
-        index, found = _last_played(own, opp)
-        rows = np.arange(len(opp))
-        return np.where(found, opp[rows, np.maximum(index, 0)], opening).astype(Move)
+    def play(memory: Memory, t: int, u: np.ndarray) -> np.ndarray:
+        last = memory.last_opp
+        return np.where(last >= 0, last, opening).astype(Move)
 
     return play
 
 
-def tit_for_two_tats(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
+def tit_for_two_tats(memory: Memory, t: int, u: np.ndarray) -> np.ndarray:
     """Defect only after two defections in a row."""
-    if t < 2:
-        return np.full(len(opp), J, Move)
-    rows = np.arange(len(opp))
-    last, found_last = _last_played(own, opp, 1)
-    before, found_before = _last_played(own, opp, 2)
-    both = found_last & found_before
-    return (both & (opp[rows, np.maximum(last, 0)] == F) & (opp[rows, np.maximum(before, 0)] == F)).astype(Move)
+    return ((memory.last_opp == F) & (memory.prev_opp == F)).astype(Move)
 
 
-def grim_trigger(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
+def grim_trigger(memory: Memory, t: int, u: np.ndarray) -> np.ndarray:
     """Cooperate until the other defects once, then defect for ever."""
-    return (opp[:, :t] == F).any(axis=1).astype(Move) if t else np.full(len(opp), J, Move)
+    return memory.opp_defected.astype(Move)
 
 
-def win_stay_lose_shift(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
+def win_stay_lose_shift(memory: Memory, t: int, u: np.ndarray) -> np.ndarray:
     """Pavlov: keep the last move after R or T (the other played J), switch after S or P."""
-    if t == 0:
-        return np.full(len(opp), J, Move)
-    index, found = _last_played(own, opp)
-    rows, index = np.arange(len(opp)), np.maximum(index, 0)
-    mine, theirs = own[rows, index], opp[rows, index]
-    return np.where(found, np.where(theirs == J, mine, 1 - mine), J).astype(Move)
+    mine, theirs = memory.last_own, memory.last_opp
+    return np.where(theirs >= 0, np.where(theirs == J, mine, 1 - mine), J).astype(Move)
 
 
-def alternate(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
+def alternate(memory: Memory, t: int, u: np.ndarray) -> np.ndarray:
     """J, F, J, F, ..."""
-    return np.full(len(opp), t % 2, Move)
+    return np.full(len(memory), t % 2, Move)
 
 
-def defect_once(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
+def defect_once(memory: Memory, t: int, u: np.ndarray) -> np.ndarray:
     """F in the first round, J afterwards (the probe that shows who forgives)."""
-    return np.full(len(opp), F if t == 0 else J, Move)
+    return np.full(len(memory), F if t == 0 else J, Move)
 
 
-def random_move(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
+def random_move(memory: Memory, t: int, u: np.ndarray) -> np.ndarray:
     """J or F with probability 1/2, from the decision's own seed."""
     return (u < 0.5).astype(Move)
 
 
-STRATEGIES = {
+PLAYS = {
     "always_cooperate": _const(J),
     "always_defect": _const(F),
     "tit_for_tat": _copy_last(J),
@@ -365,18 +424,52 @@ STRATEGIES = {
 }
 
 
+def _over_histories(play):
+    def strategy(own: np.ndarray, opp: np.ndarray, t: int, u: np.ndarray) -> np.ndarray:
+        return play(memory_of(np.asarray(own)[:, :t], np.asarray(opp)[:, :t]), t, u)
+
+    strategy.__doc__ = play.__doc__
+    return strategy
+
+
+STOCHASTIC = frozenset({"random"})  # strategies that read their decision's uniform draw
+# the same strategies as functions of the two histories (own, opp, t, u)
+STRATEGIES = {name: _over_histories(play) for name, play in PLAYS.items()}
+MEMORY_KEYS = ("last_own", "last_opp", "prev_opp", "opp_defected")
+
+
 @dataclass(frozen=True)
 class IPDStrategy:
-    """Adapter from a strategy function to the engine's ScriptedPolicy (batch in, moves out). A
-    scripted player predicts nothing (-1: recorded as null in the `predict` variant)."""
+    """Adapter from a strategy to the engine's ScriptedPolicy (batch in, moves out): it reads the
+    players' memory from the batch (the engine's running state), or works it out from the histories
+    when a batch carries only those. A scripted player predicts nothing (-1: recorded as null in the
+    `predict` variant)."""
 
     name: str
 
     def decide(self, batch: DecisionBatch) -> dict[str, np.ndarray]:
+        return self.decide_mix(batch, {0: self.name}, None)
+
+    @staticmethod
+    def decide_mix(batch: DecisionBatch, names: dict[int, str], codes: np.ndarray | None) -> dict[str, np.ndarray]:
+        """The moves of a batch whose decision i belongs to strategy names[codes[i]] (every decision to
+        names[0] without codes), in one pass: each strategy is a few operations on the whole batch's
+        memory, cheaper than splitting the batch by strategy. Decision i's move is the one its own
+        strategy gives it (from its own uniform draw), exactly as when decided apart."""
         t = int(batch.context["round"])
-        own, opp = batch.obs["own"][:, :t], batch.obs["opp"][:, :t]
-        out = {"move": STRATEGIES[self.name](own, opp, t, batch.uniforms()).astype(np.int16)}
-        if any(f.name == "prediction" for f in batch.spec.fields):
+        if MEMORY_KEYS[0] in batch.obs:
+            memory = Memory(*(batch.obs[key] for key in MEMORY_KEYS))
+        else:
+            memory = memory_of(batch.obs["own"][:, :t], batch.obs["opp"][:, :t])
+        u = batch.uniforms() if STOCHASTIC.intersection(names.values()) else None
+        if codes is None:
+            move = PLAYS[names[0]](memory, t, u).astype(np.int16)
+        else:
+            move = np.empty(len(batch), np.int16)
+            for code, name in names.items():
+                np.copyto(move, PLAYS[name](memory, t, u), where=codes == code, casting="unsafe")
+        out = {"move": move}
+        if len(batch.spec.fields) > 1:  # the predict variant: (prediction, move)
             out["prediction"] = np.full(len(batch), -1, np.int16)
         return out
 
@@ -464,20 +557,70 @@ def tournament_ranking(interactions: Frame) -> pl.DataFrame:
 # ---- the scenario ---------------------------------------------------------------------------------------------
 
 
-def random_matchings(edges: np.ndarray, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k rounds of a random maximal matching along edges, never reusing an edge: every agent plays
-    at most k matches (exactly k on a complete graph with an even number of agents)."""
+def greedy_matchings(edges: np.ndarray, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k rounds of a random maximal matching along edges, never reusing an edge: in each round the
+    unused edges are taken in a random order and an edge is kept when neither end is matched yet.
+
+    Computed without a loop over edges: an edge that comes first (in the round's order) among the
+    remaining edges at both of its ends is kept by the one-at-a-time rule, so each pass keeps every
+    such edge and drops the edges touching their ends (the parallel form of greedy matching, which
+    keeps exactly the same edges; about log² passes). Returns the kept edges, sorted."""
     used = np.zeros(len(edges), bool)
-    chosen: list[int] = []
     for _ in range(k):
+        order = rng.permutation(np.flatnonzero(~used))
+        u, v = edges[order, 0], edges[order, 1]
+        rank = np.arange(len(order))
+        alive = np.arange(len(order))
         busy = np.zeros(n, bool)
-        for e in rng.permutation(np.flatnonzero(~used)):
-            u, v = edges[e]
-            if not busy[u] and not busy[v]:
-                busy[u] = busy[v] = True
-                used[e] = True
-                chosen.append(int(e))
-    return edges[np.sort(np.array(chosen, dtype=np.int64))]
+        while len(alive):
+            first = np.full(n, len(order))
+            np.minimum.at(first, u[alive], rank[alive])
+            np.minimum.at(first, v[alive], rank[alive])
+            keep = alive[(first[u[alive]] == alive) & (first[v[alive]] == alive)]
+            busy[u[keep]] = busy[v[keep]] = True
+            used[order[keep]] = True
+            alive = alive[~busy[u[alive]] & ~busy[v[alive]]]
+    return edges[np.flatnonzero(used)]
+
+
+def complete_matchings(n: int, k: int, rng: np.random.Generator, tries: int = 64) -> np.ndarray:
+    """k rounds of a random perfect matching of n agents (everyone linked to everyone), never reusing a
+    pair, without listing the n²/2 pairs: each round pairs a random permutation's neighbours; pairs that
+    were used before are re-drawn among themselves and as many other pairs of the round (up to `tries`
+    times; a pair still used after that is dropped, so those agents play one match fewer). Returns the
+    pairs (u < v), sorted."""
+    half = n // 2
+    used = np.zeros(0, np.int64)  # keys u * n + v, sorted
+    for _ in range(k):
+        order = rng.permutation(n)[: 2 * half]
+        lo, hi = np.minimum(order[0::2], order[1::2]), np.maximum(order[0::2], order[1::2])
+        bad = np.isin(lo * n + hi, used, assume_unique=False)
+        for _ in range(tries):
+            if not bad.any():
+                break
+            redo = np.flatnonzero(bad)
+            others = np.flatnonzero(~bad)
+            redo = np.concatenate([redo, rng.choice(others, min(len(others), max(len(redo), 2)), replace=False)])
+            pool = rng.permutation(np.concatenate([lo[redo], hi[redo]]))
+            a, b = pool[: len(redo)], pool[len(redo) :]
+            lo[redo], hi[redo] = np.minimum(a, b), np.maximum(a, b)
+            bad = np.isin(lo * n + hi, used)
+        keys = (lo * n + hi)[~bad]
+        used = np.union1d(used, keys)
+    return np.stack([used // n, used % n], axis=1)
+
+
+LISTED_COMPLETE = 4096  # complete graphs up to this many agents list their pairs for the matchings
+
+
+def random_matchings(graph: SocialGraph, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k random matchings along the graph's edges, never reusing an edge: every agent plays at most k
+    matches (exactly k on a complete graph with an even number of agents, almost always). A complete
+    graph of up to LISTED_COMPLETE agents is matched greedily over its listed pairs (the same draws as
+    a graph given as an edge list); a larger one without listing them (see `complete_matchings`)."""
+    if graph.complete and graph.n > LISTED_COMPLETE:
+        return complete_matchings(graph.n, k, rng)
+    return greedy_matchings(graph.edge_list(), graph.n, k, rng)
 
 
 class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
@@ -530,10 +673,11 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
         return dict.fromkeys(STRATEGIES, 1.0 / len(STRATEGIES))
 
     def world_bytes(self, n: int, edges: float) -> float:
-        """Every match keeps both players' moves (int8 per round), and a step's plan copies the histories."""
+        """Every match keeps both players' moves (int8 per round), their memory and the run's fixed
+        columns (match ids, targets); a step's plan copies the histories only for language models."""
         k = self.config.matches_per_agent
         pairs = edges if k is None else min(edges, n * k / 2)
-        return pairs * (16 + 2 * self.config.rounds * 3) + 64.0 * n
+        return pairs * (16 + 2 * self.config.rounds * 3 + 80) + 64.0 * n
 
     def prompt_variables(self, spec: str, obs: dict, context: dict, seed: int) -> dict[str, Any]:
         side, payoffs = int(obs["side"]), context["payoffs"]
@@ -551,17 +695,32 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
             "answer_format": answer_format(context.get("reply", "constrained"), first, second),
         }
 
+    def bind(self, population: Population, graph: SocialGraph) -> None:
+        super().bind(population, graph)
+        self.llm = population.llm_mask
+        self._match_columns: tuple[np.ndarray, ...] | None = None
+
     def init(self, rng: np.random.Generator) -> IPDWorld:
         _, graph = self._bound()
         k = self.config.matches_per_agent
-        edges = graph.edge_list()  # a round robin plays every pair: the science needs each one
-        pairs = edges if k is None else random_matchings(edges, graph.n, k, rng)
+        # a round robin plays every pair: the science needs each one (a complete graph lists them here)
+        pairs = graph.edge_list() if k is None else random_matchings(graph, k, rng)
         if len(pairs) == 0:
             raise ValueError("the graph has no edges: no matches to play")
-        moves = np.full((len(pairs), 2, self.config.rounds), -1, np.int8)
-        world = IPDWorld(pairs=pairs.astype(np.int64), moves=moves)
+        m = len(pairs)
+        moves = np.full((m, 2, self.config.rounds), -1, np.int8)
+        world = IPDWorld(pairs=np.asarray(pairs, np.int64), moves=moves)
+        blank = blank_memory(2 * m)
+        for key in MEMORY_KEYS:
+            setattr(world, key, getattr(blank, key).reshape(m, 2))
         if self.config.option_order == "per_agent":  # drawn last: the other streams stay as they were
             world.order_flip = rng.random(graph.n) < 0.5
+        return world
+
+    def restore(self, arrays: dict[str, np.ndarray], data: dict[str, Any]) -> IPDWorld:
+        world = IPDWorld.from_state(arrays, data)
+        if world.last_opp.shape != (len(world.pairs), 2):  # a checkpoint from before the memory was kept
+            world.rebuild_memory()
         return world
 
     def max_steps(self, world: IPDWorld) -> int:
@@ -570,15 +729,30 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
     def done(self, world: IPDWorld) -> bool:
         return world.round >= self.config.rounds
 
+    def _columns_of(self, world: IPDWorld) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(match_id, target_id, side, decision index) per decision: fixed for the run, so built once."""
+        if self._match_columns is None or len(self._match_columns[0]) != 2 * len(world.pairs):
+            m = len(world.pairs)
+            self._match_columns = (
+                np.repeat(np.arange(m, dtype=np.int64), 2),
+                world.pairs[:, ::-1].reshape(-1),
+                np.tile(np.array([0, 1], np.int8), m),
+                np.arange(2 * m, dtype=np.int64),
+            )
+        return self._match_columns
+
     def plan(self, world: IPDWorld, step: int, rng: np.random.Generator) -> list[DecisionBatch]:
+        """One decision per player of every match; the players' memory as views of the world (what
+        scripted strategies read), and the histories only when a language model reads them."""
         t, m = world.round, len(world.pairs)
-        past = world.moves[:, :, :t]
         agents = world.pairs.reshape(-1)  # (m0 row, m0 col, m1 row, ...)
-        obs = {
-            "own": past.reshape(2 * m, t),
-            "opp": past[:, ::-1, :].reshape(2 * m, t),
-            "side": np.tile(np.array([0, 1], np.int8), m),
-        }
+        memory = world.memory()
+        obs = {key: getattr(memory, key) for key in MEMORY_KEYS}
+        obs["side"] = self._columns_of(world)[2]
+        if self.llm.any():
+            past = world.moves[:, :, :t]
+            obs["own"] = past.reshape(2 * m, t)
+            obs["opp"] = past[:, ::-1, :].reshape(2 * m, t)
         if len(world.order_flip):
             obs["order_flip"] = world.order_flip[agents]
         c = self.config
@@ -598,11 +772,14 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
         last = max(self.config.rounds - 1, 0)
         moves = np.zeros((1, 2, self.config.rounds), np.int8)
         longest = IPDWorld(pairs=world.pairs[:1], moves=moves, round=last, order_flip=world.order_flip)
+        longest.rebuild_memory()  # the players' memory of that history (what plan() hands scripted agents)
         return [(self.plan(longest, last, np.random.default_rng(0))[0], "scenario.rounds")]
 
-    def shown_first(self, batch: DecisionBatch) -> pl.Series:
+    def shown_first(self, batch: DecisionBatch) -> Column:
         """The canonical option each LLM decision's question named first (null for scripted agents)."""
-        population, _ = self._bound()
+        llm = self.llm[batch.agent_ids] if self.llm.any() else None
+        if llm is None or not llm.any():
+            return Const(None)
         order = effective_order(self.config.option_order, self.config.game)
         n = len(batch)
         if order == "shuffled" and batch.seeds is not None:
@@ -611,8 +788,7 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
             flip = np.asarray(batch.obs["order_flip"], bool)
         else:
             flip = np.full(n, order == "reversed")
-        first = pl.Series(MOVES).gather(flip.astype(np.int64))
-        return pl.select(pl.when(pl.Series(population.llm_mask[batch.agent_ids])).then(first)).to_series()
+        return Codes(np.where(llm, flip.astype(np.int8), -1), MOVES)
 
     def resolve(
         self,
@@ -623,48 +799,44 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
         rng: np.random.Generator,
     ) -> StepResult:
         t, m = world.round, len(world.pairs)
-        intended = decisions[0].values["move"].astype(np.int8)
-        missing = decisions[0].missing
-        flipped = rng.random(2 * m) < self.config.noise if self.config.noise else np.zeros(2 * m, bool)
-        flipped &= ~missing  # noise flips a move that was made
-        played = np.where(missing, -1, intended ^ flipped).astype(np.int8).reshape(m, 2)
-        world.moves[:, :, t] = played
-        void = (played < 0).any(axis=1)  # a missing move voids the match's round for both players
-        row, col = np.maximum(played[:, 0], 0), np.maximum(played[:, 1], 0)
-        row_points = np.where(void[:, None], np.nan, self.payoffs[0, row, col])  # [m, 2]: (row's, col's)
-        actor_points = np.stack([row_points[:, 0], row_points[:, 1]], axis=1).reshape(-1)
-        target_points = np.stack([row_points[:, 1], row_points[:, 0]], axis=1).reshape(-1)
-        predicted = decisions[0].values.get("prediction")
-        if predicted is None:
-            prediction = pl.repeat(None, 2 * m, dtype=pl.String, eager=True)
-        else:
-            known = predicted >= 0
-            prediction = pl.select(
-                pl.when(pl.Series(known)).then(pl.Series(MOVES).gather(np.where(known, predicted, 0).astype(np.int64)))
-            ).to_series()
-        table = pl.DataFrame(
+        answer = decisions[0]
+        intended = answer.values["move"].astype(np.int8)
+        missing = answer.missing
+        flipped: np.ndarray | Const = Const(False)
+        if self.config.noise:
+            flipped = (rng.random(2 * m) < self.config.noise) & ~missing  # noise flips a move that was made
+            intended ^= flipped
+        played = np.where(missing, -1, intended).astype(np.int8)  # one entry per decision
+        by_match = played.reshape(m, 2)
+        world.moves[:, :, t] = by_match
+        remember(world.memory(), played, by_match[:, ::-1].reshape(-1))
+        void = (by_match < 0).any(axis=1)  # a missing move voids the match's round for both players
+        points = self.payoffs[0, np.maximum(by_match[:, 0], 0), np.maximum(by_match[:, 1], 0)]  # (row's, col's)
+        if void.any():
+            points = np.where(void[:, None], np.nan, points)
+        predicted = answer.values.get("prediction")
+        match_id, target_id, _, _ = self._columns_of(world)
+        rows = Rows(
+            2 * m,
             {
-                "match_id": np.repeat(np.arange(m, dtype=np.int64), 2),
-                "round": np.full(2 * m, t + 1, np.int32),
+                "match_id": match_id,
+                "round": Const(t + 1),
                 "actor_id": world.pairs.reshape(-1),
-                "target_id": world.pairs[:, ::-1].reshape(-1),
-                "action": pl.Series(MOVES).gather(pl.Series(played.reshape(-1).astype(np.int64)).replace(-1, None)),
+                "target_id": target_id,
+                "action": Codes(played, MOVES),
                 "flipped": flipped,
-                "payoff_actor": pl.Series(actor_points, nan_to_null=True),
-                "payoff_target": pl.Series(target_points, nan_to_null=True),
-                "prediction": prediction,
+                "payoff_actor": points.reshape(-1),  # NaN (a void round) is recorded as null
+                "payoff_target": points[:, ::-1].reshape(-1),
+                "prediction": Const(None) if predicted is None else Codes(predicted, MOVES),
                 "shown_first": self.shown_first(batches[0]),
-            }
+            },
         )
         world.round = t + 1
-        made = played[played >= 0]
+        made = played if not void.any() else played[played >= 0]
         summary = {
             "J_rate": float(1.0 - made.mean()) if len(made) else float("nan"),
-            "mean_payoff": float(np.nanmean(actor_points)) if (~void).any() else float("nan"),
+            "mean_payoff": (float(points.mean() if not void.any() else np.nanmean(points)) if (~void).any()
+                            else float("nan")),
         }
-        return StepResult(
-            world=world,
-            tables={"interactions": table},
-            summary=summary,
-            decision_of={"interactions": np.arange(2 * m, dtype=np.int64)},
-        )
+        decision_of = {"interactions": self._columns_of(world)[3]}  # row i records decision i
+        return StepResult(world=world, tables={"interactions": rows}, summary=summary, decision_of=decision_of)

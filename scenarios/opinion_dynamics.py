@@ -469,11 +469,21 @@ class OpinionScenario(BaseScenario):
         return {"converged": bool(world.converged), "converged_at_step": world.converged_at}
 
     # ---- convergence (rule-driven dynamics) -----------------------------------------------------------
-    def measure_spread(self, world: OpinionWorld) -> None:
-        """Largest disagreement still heard; below `tolerance` nothing can change any more."""
+    def measure_spread(self, world: OpinionWorld, exact: bool = False) -> None:
+        """Largest disagreement still heard; below `tolerance` nothing can change any more. Checked
+        incrementally (see `bounded_confidence.SpreadCheck`): `world.spread` is then a lower bound
+        while the run is far from converging, and exact when it converges, at the last step, or with
+        `exact`."""
         _, graph = self._bound()
-        world.spread = bc.interacting_spread(world.positions, graph, world.eps, self.strict, self.movable_or_none())
-        world.converged = world.spread < self.config.tolerance
+        check = getattr(self, "_spread_check", None)
+        if check is None or check.eps is not world.eps or check.graph is not graph:
+            check = self._spread_check = bc.SpreadCheck(graph, world.eps, self.strict, self.movable_or_none())
+        last = world.steps_done >= self.config.max_steps
+        if exact or last:
+            world.spread = check.spread(world.positions)
+            world.converged = world.spread < self.config.tolerance
+        else:
+            world.converged, world.spread = check.converged(world.positions, self.config.tolerance)
         if world.converged and world.converged_at is None:
             world.converged_at = world.steps_done
 

@@ -18,6 +18,7 @@ While the run executes, the manifest says `status: running` with the process's p
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from typing import Any
 import polars as pl
 
 from agents.graph import SocialGraph
+from scenarios.rows import Codes, Const, Rows
 from sim import checkpoint
 from sim.status import DEFAULT_HEARTBEAT_S, RUNNING, this_process
 from sim.status import now_iso as heartbeat_time
@@ -161,13 +163,16 @@ class Recorder:
         self.run_dir = run_dir
         self.schemas = schemas
         self.flush_rows = flush_rows
-        self.buffers: dict[str, list[pl.DataFrame]] = {name: [] for name in schemas}
+        self.buffers: dict[str, list[pl.DataFrame | Rows]] = {name: [] for name in schemas}
         self.buffered: dict[str, int] = dict.fromkeys(schemas, 0)
         self.parts: dict[str, int] = dict.fromkeys(schemas, 0)
         self.rows: dict[str, int] = dict.fromkeys(schemas, 0)
         self.manifest: dict[str, Any] = {}
+        self._texts: dict[str, dict[str, bool]] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socsim-recorder")
         self._pending: deque[Future] = deque()  # the writer's jobs, oldest first
+        # the writer imports what it writes parts with (pyarrow) while the run sets up and steps
+        self._pending.append(self._writer.submit(importlib.import_module, "sim.parts"))
         self._writer_failed = False  # set on the writer thread
         self._manifest_lock = threading.Lock()
         self._heartbeat: threading.Thread | None = None
@@ -287,10 +292,18 @@ class Recorder:
         """Rows of this table carry the decision columns (policy, model, accounting)."""
         return table in self.schemas and all(c in self.schemas[table] for c in DECISION_COLUMNS)
 
-    def add(self, table: str, frame: pl.DataFrame) -> None:
+    def _text_columns(self, table: str) -> dict[str, bool]:
+        """Which of the table's columns are declared text (worked out once a table, not once a step)."""
+        text = self._texts.get(table)
+        if text is None:
+            text = self._texts[table] = {name: dtype == pl.String for name, dtype in self.schemas[table].items()}
+        return text
+
+    def add(self, table: str, frame: pl.DataFrame | Rows) -> None:
+        """Buffer a step's rows of `table` (a DataFrame, or plain columns: see scenarios.rows)."""
         if table not in self.schemas:
             raise RuntimeError(f"table {table!r} is not declared in the scenario's tables")
-        frame = _conform(table, frame, self.schemas[table])
+        frame = _conform(table, frame, self.schemas[table], self._text_columns(table))
         if frame.height == 0:
             return
         self.buffers[table].append(frame)
@@ -301,13 +314,18 @@ class Recorder:
     def _flush(self, table: str) -> None:
         if not self.buffers[table]:
             return
-        frame = pl.concat(self.buffers[table], how="vertical", rechunk=False)
+        chunks, schema = self.buffers[table], self.schemas[table]
         folder = self.run_dir / table
         folder.mkdir(exist_ok=True)
         path = folder / part_name(self.parts[table])
-        self.submit(_atomic_write, path, lambda p: frame.write_parquet(p, compression="zstd", statistics=True))
+        if all(isinstance(chunk, Rows) for chunk in chunks):  # built and written on the writer thread
+            self.submit(_atomic_write, path, lambda p: _write_rows(p, chunks, schema))
+        else:
+            frames = [chunk.frame(schema) if isinstance(chunk, Rows) else chunk for chunk in chunks]
+            frame = pl.concat(frames, how="vertical", rechunk=False)
+            self.submit(_atomic_write, path, lambda p: frame.write_parquet(p, compression="zstd", statistics=True))
         self.parts[table] += 1
-        self.rows[table] += frame.height
+        self.rows[table] += self.buffered[table]
         self.buffers[table], self.buffered[table] = [], 0
 
     def submit(self, job: Callable[..., Any], *args: Any) -> None:
@@ -416,10 +434,29 @@ class Recorder:
         _atomic_write(self.run_dir / "manifest.json", lambda p: p.write_text(text + "\n"), durable=durable)
 
 
-def _conform(table: str, frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
-    """Columns in schema order with schema types; a missing or extra column is a scenario bug."""
-    missing = [c for c in schema if c not in frame.columns]
-    extra = [c for c in frame.columns if c not in schema]
-    if missing or extra:
-        raise RuntimeError(f"table {table!r}: missing columns {missing}, undeclared columns {extra}")
+def _write_rows(path: Path, chunks: list[Rows], schema: pl.Schema) -> None:
+    from sim.parts import write_rows  # imported on the writer thread (see Recorder.__init__)
+
+    write_rows(path, chunks, schema)
+
+
+def _conform(
+    table: str, frame: pl.DataFrame | Rows, schema: pl.Schema, declared_text: dict[str, bool]
+) -> pl.DataFrame | Rows:
+    """Columns in schema order with schema types; a missing or extra column is a scenario bug. Rows
+    given as columns are checked here and cast when their part is built."""
+    if not (isinstance(frame, Rows) and frame.columns.keys() == declared_text.keys()):
+        missing = [c for c in schema if c not in frame.columns]
+        extra = [c for c in frame.columns if c not in schema]
+        if missing or extra:
+            raise RuntimeError(f"table {table!r}: missing columns {missing}, undeclared columns {extra}")
+    if isinstance(frame, Rows):
+        for name, column in frame.columns.items():
+            if type(column) is Const:
+                continue
+            text = type(column) is Codes or getattr(getattr(column, "dtype", None), "kind", "") == "O"
+            if text != declared_text[name]:
+                raise RuntimeError(f"table {table!r}: column {name!r} is declared {schema[name]} but holds "
+                                   f"{'text' if text else column.dtype}")  # fmt: skip
+        return frame
     return frame.select(pl.col(name).cast(dtype, strict=True) for name, dtype in schema.items())

@@ -38,6 +38,9 @@ class DecisionRunner:
         self.scripted = game.strategies()
         self.prompter = Prompter(game, setup.templates, setup.population.personas, setup.persona_fields)
         self.policy_names = setup.population.policy_names
+        self.llm_codes = setup.population.llm_codes()
+        self._dtypes: dict[str, dict[str, np.dtype]] = {}
+        self._group_cache: dict[str, tuple[np.ndarray, list[tuple[int, np.ndarray]]]] = {}
         self.backend = setup.backend
         self.transcripts = setup.transcripts
         self.population = setup.population
@@ -58,24 +61,69 @@ class DecisionRunner:
 
     def needs_model(self, batches: list[DecisionBatch]) -> bool:
         """True when some decision in these batches belongs to a language-model agent."""
-        llm = [i for i, name in enumerate(self.policy_names) if is_llm(name)]
-        return bool(llm) and any(np.isin(b.policies, llm).any() for b in batches if b.policies is not None)
+        return bool(len(self.llm_codes)) and any(
+            _has_any(b.policies, self.llm_codes) for b in batches if b.policies is not None
+        )
 
     def answer_scripted(self, batches: list[DecisionBatch]) -> tuple[list[Decisions], list[Pending]]:
-        """Answer every scripted decision now; return the answers and the LLM parts still to ask."""
+        """Answer every scripted decision now; return the answers and the LLM parts still to ask.
+
+        A scripted answer costs nothing and never fails, so only its values are written into the
+        batch's (blank, zero-cost) answers; a batch of one scripted policy is answered as it is."""
         answers, pending = [], []
         for batch in batches:
             assert batch.policies is not None and batch.seeds is not None, "the scheduler fills these"
+            groups = self._groups(batch)
+            if len(groups) == 1 and not is_llm(self.policy_names[groups[0][0]]):
+                name = self.policy_names[groups[0][0]]
+                values = _checked(batch, name, self.scripted[name].decide(batch))
+                answers.append(Decisions.scripted(self._typed(batch, values)))
+                continue
+            mix = self._mix(groups)
+            if mix is not None:  # several scripted policies that answer a mixed batch in one pass
+                names = {code: self.policy_names[code] for code, _ in groups}
+                values = _checked(batch, "+".join(names.values()), mix(batch, names, batch.policies))
+                answers.append(Decisions.scripted(self._typed(batch, values)))
+                continue
             out = Decisions.empty(batch.spec, len(batch))
-            for code, index in group_by_code(batch.policies):
+            for code, index in groups:
                 name = self.policy_names[code]
                 part = batch if len(index) == len(batch) else batch.take(index)
                 if is_llm(name):
                     pending.append((out, index, part))
-                else:
-                    out.put(index, Decisions.scripted(_checked(batch, name, self.scripted[name].decide(part))))
+                    continue
+                for key, column in _checked(batch, name, self.scripted[name].decide(part)).items():
+                    out.values[key][index] = column
             answers.append(out)
         return answers, pending
+
+    def _mix(self, groups: list[tuple[int, np.ndarray]]) -> Any:
+        """`decide_mix(batch, names by code, codes)` when every policy of these groups is scripted and
+        of one kind that offers it (see scenarios.ipd.IPDStrategy); else None."""
+        names = [self.policy_names[code] for code, _ in groups]
+        if any(is_llm(name) for name in names):
+            return None
+        kinds = {type(self.scripted[name]) for name in names}
+        return getattr(kinds.pop(), "decide_mix", None) if len(kinds) == 1 else None
+
+    def _groups(self, batch: DecisionBatch) -> list[tuple[int, np.ndarray]]:
+        """`group_by_code` of the batch's policies, reused while a step's policies are those of the step
+        before (most scenarios ask the same agents in the same order every step: a sort saved a step)."""
+        assert batch.policies is not None
+        cached = self._group_cache.get(batch.spec.name)
+        if cached is not None and np.array_equal(cached[0], batch.policies):
+            return cached[1]
+        groups = group_by_code(batch.policies)
+        self._group_cache[batch.spec.name] = (batch.policies.copy(), groups)
+        return groups
+
+    def _typed(self, batch: DecisionBatch, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A scripted policy's answers in the columns' own types (those of `Decisions.empty`)."""
+        dtypes = self._dtypes.get(batch.spec.name)
+        if dtypes is None:
+            blank = Decisions.empty(batch.spec, 0).values
+            dtypes = self._dtypes[batch.spec.name] = {k: v.dtype for k, v in blank.items()}
+        return {key: np.asarray(column, dtype=dtypes[key]) for key, column in values.items()}
 
     async def decide(self, batches: list[DecisionBatch]) -> list[Decisions]:
         """Answer every batch; LLM requests of all batches run concurrently."""
@@ -107,6 +155,12 @@ def group_by_code(codes: np.ndarray) -> list[tuple[int, np.ndarray]]:
     order = np.argsort(codes, kind="stable")
     ends = np.cumsum(counts)
     return [(int(c), order[ends[c] - counts[c] : ends[c]]) for c in present]
+
+
+def _has_any(codes: np.ndarray, among: np.ndarray) -> bool:
+    if len(among) == 1:
+        return bool((codes == among[0]).any())
+    return bool(np.isin(codes, among).any())
 
 
 def _checked(batch: DecisionBatch, policy: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

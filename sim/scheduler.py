@@ -22,6 +22,7 @@ from tqdm import tqdm
 from agents.decisions import DecisionBatch, Decisions
 from agents.population import Population, is_llm
 from scenarios.base import BaseScenario
+from scenarios.rows import Codes, Column, Const, Rows
 from sim import seeding
 from sim.budgets import Budgets
 from sim.checkpoint import Checkpointer
@@ -118,6 +119,9 @@ class StepContext:
             return list(self.models)
         return [self.model if is_llm(name) else None for name in self.population.policy_names]
 
+    def __post_init__(self) -> None:
+        self.llm_codes = self.population.llm_codes()  # the language-model policies' codes, looked up once
+
 
 def fill_decisions(batches: list[DecisionBatch], ctx: StepContext, step: int) -> None:
     """Give every decision its policy (unless the scenario chose) and its seed."""
@@ -137,70 +141,116 @@ def _decision_meta(
     ctx: StepContext,
     stood_in: list[np.ndarray] | None = None,
     stand_in_name: str | None = None,
-) -> pl.DataFrame:
+) -> Rows:
     """One row per decision of the step (batches concatenated): who decided how, and at what cost;
     `stand_in` names the scripted policy that answered a decision the model could not give.
 
-    String columns are gathered from tiny lookup series: building them from numpy string arrays
-    costs seconds per million rows."""
+    Plain columns, built from the batches' arrays without a DataFrame: the policy as codes into the
+    run's policy names, what is the same for every decision of the step (backend, model, zero cost
+    of scripted answers, no failure) as a constant."""
     if not batches:
-        return pl.DataFrame(schema=DECISION_COLUMNS)  # rows recorded in a step without decisions
-    codes = np.concatenate([b.policies for b in batches])
-    names = ctx.population.policy_names
-    by_model = np.isin(codes, [i for i, name in enumerate(names) if is_llm(name)])
-    fallback = np.concatenate([d.fallback_reason for d in decisions])
-    has_fallback = fallback != None  # noqa: E711 - elementwise on an object array
-    return pl.DataFrame(
-        {
-            "policy": pl.Series(names, dtype=pl.String).gather(codes),
-            "backend": pl.Series(["scripted", ctx.backend_kind], dtype=pl.String).gather(by_model.astype(np.int8)),
-            "model": pl.Series(ctx.model_by_code(), dtype=pl.String).gather(codes),
-            "latency_ms": np.concatenate([d.latency_ms for d in decisions]),
-            "prompt_tokens": np.concatenate([d.prompt_tokens for d in decisions]),
-            "completion_tokens": np.concatenate([d.completion_tokens for d in decisions]),
-            "cached": np.concatenate([d.cached for d in decisions]),
-            "fallback_reason": pl.Series(fallback.tolist(), dtype=pl.String)
-            if has_fallback.any()
-            else pl.repeat(None, len(fallback), dtype=pl.String, eager=True),
-            "stand_in": _stand_in(stood_in, stand_in_name, len(fallback)),
-        }
-    )
+        return Rows(0, dict.fromkeys(DECISION_COLUMNS, Const(None)))  # rows recorded in a step without decisions
+    codes = np.concatenate([b.policies for b in batches]) if len(batches) > 1 else batches[0].policies
+    n = len(codes)
+    llm_codes = ctx.llm_codes
+    by_model = (codes == llm_codes[0] if len(llm_codes) == 1 else np.isin(codes, llm_codes)) if len(llm_codes) else None
+    if by_model is None or not by_model.any():
+        backend, model = Const("scripted"), Const(None)
+    else:
+        backend = Codes(by_model.astype(np.int8), ("scripted", ctx.backend_kind))
+        served = tuple(ctx.model_by_code())  # the served model of each policy code (None: scripted)
+        model = Const(None) if all(name is None for name in served) else Codes(codes, served)
+    columns: dict[str, Column] = {
+        "policy": Codes(codes, ctx.population.policy_names),
+        "backend": backend,
+        "model": model,
+    }
+    for name, zero in (("latency_ms", 0.0), ("prompt_tokens", 0), ("completion_tokens", 0), ("cached", False)):
+        arrays = [getattr(d, name) for d in decisions]
+        columns[name] = np.concatenate(arrays) if any(a.any() for a in arrays) else Const(zero)
+    stood = stood_in is not None and any(mask.any() for mask in stood_in)
+    if stood or any(d.missing.any() for d in decisions):  # a reason is given for a missing or stood-in decision
+        reasons = np.concatenate([d.fallback_reason for d in decisions])
+        columns["fallback_reason"] = reasons if (reasons != None).any() else Const(None)  # noqa: E711
+    else:
+        columns["fallback_reason"] = Const(None)
+    columns["stand_in"] = _stand_in(stood_in, stand_in_name) if stood else Const(None)
+    return Rows(n, columns)
 
 
-def _stand_in(stood_in: list[np.ndarray] | None, name: str | None, n: int) -> pl.Series:
-    if stood_in is None or name is None or not any(mask.any() for mask in stood_in):
-        return pl.repeat(None, n, dtype=pl.String, eager=True)
-    mask = np.concatenate(stood_in)
-    return pl.select(pl.when(pl.Series(mask)).then(pl.lit(name))).to_series().cast(pl.String)
+def _stand_in(stood_in: list[np.ndarray], name: str | None) -> Column:
+    if name is None:
+        return Const(None)
+    return Codes(np.where(np.concatenate(stood_in), 0, -1).astype(np.int8), (name,))
 
 
-def _with_decisions(table: pl.DataFrame, decision_of: np.ndarray | None, meta: pl.DataFrame) -> pl.DataFrame:
+_COUNTING = np.arange(0)  # 0, 1, 2, ... (grown as needed) to compare row-to-decision maps with
+
+
+def _identity(index: np.ndarray, n: int) -> bool:
+    """Row i records decision i, for every row."""
+    global _COUNTING
+    if len(index) != n:
+        return False
+    if n == 0:
+        return True
+    if index[0] != 0 or index[-1] != n - 1:
+        return False
+    if len(_COUNTING) < n:
+        _COUNTING = np.arange(max(n, 2 * len(_COUNTING)))
+    return bool(np.array_equal(index, _COUNTING[:n]))
+
+
+def _with_decisions(table: pl.DataFrame | Rows, decision_of: np.ndarray | None, meta: Rows) -> pl.DataFrame | Rows:
     """Join each row to the decision it records (`decision_of[i]`, -1 or None for none): the policy,
     model and accounting columns of that decision, nulls for rows that record none."""
+    if decision_of is not None and len(decision_of) != table.height:
+        raise RuntimeError(f"decision_of has {len(decision_of)} entries for a table of {table.height} rows")
+    if isinstance(table, Rows):
+        if decision_of is None:
+            return table.with_columns(dict.fromkeys(meta.columns, Const(None)))
+        if _identity(decision_of, meta.height):
+            return table.with_columns(meta.columns)
+        if table.height == 0 or decision_of.min() >= 0:
+            return table.with_columns(meta.take(decision_of).columns)
+        table = table.frame()  # some rows record no decision: nulls there, through polars
     if decision_of is None:
         decision_of = np.full(table.height, -1, np.int64)
-    if len(decision_of) != table.height:
-        raise RuntimeError(f"decision_of has {len(decision_of)} entries for a table of {table.height} rows")
     index = pl.Series(decision_of, dtype=pl.Int64)
     if (decision_of < 0).any():
         index = pl.select(pl.when(index >= 0).then(index)).to_series()
-    return pl.concat([table, meta.select(pl.all().gather(index))], how="horizontal")
+    frame = meta.frame(DECISION_COLUMNS)
+    return pl.concat([table, frame.select(pl.all().gather(index))], how="horizontal")
 
 
-def _account(totals: Totals, meta: pl.DataFrame) -> None:
+def _account(totals: Totals, meta: Rows) -> None:
     """Add one step's decisions (the rows of `_decision_meta`) to the run totals."""
     if meta.height == 0:
         return
-    for policy, count in meta.group_by("policy").len().sort("policy").iter_rows():
-        totals.decisions[policy] += count
-    llm = meta.filter(pl.col("backend") != "scripted")
-    totals.llm_calls += llm.height
-    totals.llm_cached += int(llm["cached"].sum())
-    totals.prompt_tokens += int(llm["prompt_tokens"].sum())
-    totals.completion_tokens += int(llm["completion_tokens"].sum())
-    totals.llm_latency_ms += float(llm.filter(~pl.col("cached"))["latency_ms"].sum())
-    for reason, count in meta.get_column("fallback_reason").drop_nulls().value_counts(sort=True).iter_rows():
-        totals.fallbacks[reason] += count
+    policy = meta.columns["policy"]
+    assert isinstance(policy, Codes)
+    counts = np.bincount(np.asarray(policy.codes, np.int64), minlength=len(policy.labels))
+    for name, code in sorted((name, code) for code, name in enumerate(policy.labels)):
+        if counts[code]:
+            totals.decisions[name] += int(counts[code])
+    backend = meta.columns["backend"]
+    if isinstance(backend, Codes):  # some decisions went to a model
+
+        def values(name: str) -> np.ndarray:
+            column = meta.columns[name]
+            return np.full(meta.height, column.value) if isinstance(column, Const) else np.asarray(column)
+
+        llm = backend.codes == 1
+        cached = values("cached").astype(bool)
+        totals.llm_calls += int(llm.sum())
+        totals.llm_cached += int(cached[llm].sum())
+        totals.prompt_tokens += int(values("prompt_tokens")[llm].sum())
+        totals.completion_tokens += int(values("completion_tokens")[llm].sum())
+        totals.llm_latency_ms += float(values("latency_ms")[llm & ~cached].sum())
+    reasons = meta.columns["fallback_reason"]
+    if not isinstance(reasons, Const):
+        for reason, count in Counter(r for r in reasons.tolist() if r is not None).most_common():
+            totals.fallbacks[reason] += count
 
 
 def run_steps(
@@ -234,7 +284,7 @@ def run_steps(
                 signals.check()
             recorder.check()
             started = time.perf_counter()
-            batches = scenario.plan(world, step, seeding.rng(ctx.seed, "plan", step))
+            batches = scenario.plan(world, step, seeding.lazy_rng(ctx.seed, "plan", step))
             fill_decisions(batches, ctx, step)
             try:
                 decisions = _decide(executor, batches, signals)
@@ -260,7 +310,7 @@ def run_steps(
                 check_budget(failures.max_rate, step, decided, failed, reasons, totals.llm_calls,
                              sum(totals.fallbacks.values()))  # fmt: skip
             intact = False
-            result = scenario.resolve(world, step, batches, decisions, seeding.rng(ctx.seed, "resolve", step))
+            result = scenario.resolve(world, step, batches, decisions, seeding.lazy_rng(ctx.seed, "resolve", step))
             stand_in_name = failures.on_failure.removeprefix("policy:") if failures is not None else None
             meta = _decision_meta(batches, decisions, ctx, stood_in, stand_in_name)
             if models is not None and recorder.records(TRANSCRIPTS) and any(m.any() for m in models):
@@ -316,10 +366,16 @@ def _decide(executor: Executor, batches: list[DecisionBatch], signals: StopSigna
         return executor.decide(batches)
 
 
-def _engine_columns(table: pl.DataFrame, run_id: str, step: int | None) -> pl.DataFrame:
+def _engine_columns(table: pl.DataFrame | Rows, run_id: str, step: int | None) -> pl.DataFrame | Rows:
+    """The run id and the step on every row (constants of rows given as columns: written once a part)."""
+    if "step" not in table.columns and step is None:
+        raise RuntimeError("tables from finish() must carry their own step column")
+    if isinstance(table, Rows):
+        extra: dict[str, Column] = {"run_id": Const(run_id)}
+        if "step" not in table.columns:
+            extra["step"] = Const(step)
+        return table.with_columns(extra)
     columns = [pl.lit(run_id, pl.String).alias("run_id")]
     if "step" not in table.columns:
-        if step is None:
-            raise RuntimeError("tables from finish() must carry their own step column")
         columns.append(pl.lit(step, pl.Int64).alias("step"))
     return table.with_columns(columns)

@@ -14,7 +14,7 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 from bench_bounded_confidence import PAIRS  # noqa: E402
-from bench_llm_scaling import CLIENT_LINE  # noqa: E402
+from bench_llm_scaling import CLIENT_LINE, ENGINE_LINE  # noqa: E402
 from bench_scale import STEP_LINE, import_seconds  # noqa: E402
 from figures import Figure, Reporter, Target, markdown_report, markdown_table, read_figures  # noqa: E402
 
@@ -79,13 +79,19 @@ def test_import_time_counts_top_level_imports_only():
 
 
 def test_client_figures_are_read_from_bench_llm_output():
-    output = (
-        "zero-latency fake server: 1000 decisions, concurrency 64, best of 1\n"
-        "  bare AsyncOpenAI loop          150.1 decisions/s   2.77 CPU ms/decision\n"
-        "  LLMPolicy (cache off)          128.3 decisions/s   3.30 CPU ms/decision   ratio 0.86 (CPU x1.19)\n"
+    output = (  # bench_llm.py's lines as it prints them today
+        "zero-latency fake server: 4000 decisions, concurrency 64, transport aiohttp, best of 1\n"
+        "  bare openai loop (httpx2)              433 decisions/s   2.309 CPU ms/decision   433 decisions/s per core\n"
+        "  LLMPolicy                             2021 decisions/s   0.494 CPU ms/decision   2023 decisions/s per core\n"
+        "  LLMPolicy + transcripts               1740 decisions/s   0.575 CPU ms/decision   1740 decisions/s per core\n"
+        "socsim CLI, LLM-only IPD, 5 rounds: 660 decisions 2.40 CPU s (2.3 s wall)\n"
+        "  engine CPU per decision (difference): 0.499 ms = 2003 decisions/s per core\n"
     )
     found = {m["name"]: (float(m["rate"]), float(m["cpu"])) for m in CLIENT_LINE.finditer(output)}
-    assert found == {"bare AsyncOpenAI loop": (150.1, 2.77), "LLMPolicy (cache off)": (128.3, 3.30)}
+    assert found == {"bare openai loop (httpx2)": (433, 2.309), "LLMPolicy": (2021, 0.494),
+                     "LLMPolicy + transcripts": (1740, 0.575)}  # fmt: skip
+    engine = ENGINE_LINE.search(output)
+    assert engine is not None and (engine["ms"], engine["rate"]) == ("0.499", "2003")
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents.graph import SocialGraph
 from scenarios import bounded_confidence as bc
@@ -197,3 +199,31 @@ def test_hk_settles_within_a_few_synchronous_steps(k1000: SocialGraph) -> None:
         x = bc.hk_step(x, k1000, e)
         steps += 1
     assert 3 <= steps <= 10
+
+
+@given(n=st.integers(2, 60), d=st.integers(1, 4), mu=st.floats(0.01, 1.0), seed=st.integers(0, 2**32 - 1),
+       stubborn=st.booleans())  # fmt: skip
+@settings(max_examples=100, deadline=None)
+def test_deffuant_pairs_is_the_rule_applied_from_both_sides_to_the_bit(n, d, mu, seed, stubborn):
+    """The one-difference form of `deffuant_pairs` gives what `deffuant_move` gives from each side."""
+    rng = np.random.default_rng(seed)
+    x, eps = rng.random((n, d)), rng.random(n) * 0.6
+    movable = rng.random(n) < 0.7 if stubborn else None
+    order = rng.permutation(n)
+    u, v = order[: n // 2], order[n // 2 : 2 * (n // 2)]
+    expected = x.copy()
+    after_u, heard_u = bc.deffuant_move(x[u], x[v], eps[u, None], mu, None if movable is None else movable[u, None])
+    after_v, heard_v = bc.deffuant_move(x[v], x[u], eps[v, None], mu, None if movable is None else movable[v, None])
+    expected[u], expected[v] = after_u, after_v
+    update = bc.deffuant_pairs(x, u, v, eps, mu, movable)
+    assert np.array_equal(x.view(np.uint64), expected.view(np.uint64))
+    assert np.array_equal(update.u_heard_v, heard_u) and np.array_equal(update.v_heard_u, heard_v)
+
+
+def test_set_rows_writes_whole_rows_of_any_layout():
+    x = np.arange(12.0).reshape(4, 3)
+    bc.set_rows(x, np.array([2, 0]), np.array([[-1.0, -2, -3], [-4, -5, -6]]))
+    assert x.tolist() == [[-4, -5, -6], [3, 4, 5], [-1, -2, -3], [9, 10, 11]]
+    strided = np.arange(24.0).reshape(4, 6)[:, ::2]  # not C-ordered: numpy's own assignment
+    bc.set_rows(strided, np.array([1]), np.array([[7.0, 7, 7]]))
+    assert strided[1].tolist() == [7, 7, 7]

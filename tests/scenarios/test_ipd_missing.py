@@ -47,14 +47,14 @@ def test_a_missing_move_voids_the_round_for_both_players():
     game, population, runner = _game(["tit_for_tat", "always_defect"])
     world = game.init(np.random.default_rng(0))
     result = _step(game, population, runner, world, 0, {1})  # always_defect's first move is lost
-    rows = result.tables["interactions"].sort("actor_id")
+    rows = result.tables["interactions"].frame().sort("actor_id")
     assert rows["action"].to_list() == ["J", None]
     assert rows["payoff_actor"].is_null().all() and rows["payoff_target"].is_null().all()
     assert world.moves[0, :, 0].tolist() == [0, -1]
     # round 2: tit-for-tat has seen nothing yet, so it opens again; round 3 it copies the defection
-    second = _step(game, population, runner, world, 1, set()).tables["interactions"].sort("actor_id")
+    second = _step(game, population, runner, world, 1, set()).tables["interactions"].frame().sort("actor_id")
     assert second["action"].to_list() == ["J", "F"] and second["payoff_actor"].to_list() == [0.0, 10.0]
-    third = _step(game, population, runner, world, 2, set()).tables["interactions"].sort("actor_id")
+    third = _step(game, population, runner, world, 2, set()).tables["interactions"].frame().sort("actor_id")
     assert third["action"].to_list() == ["F", "F"]
 
 

@@ -69,3 +69,20 @@ def test_random_plays_each_option_about_half_the_time():
     moves = STRATEGIES["random"](np.zeros((20_000, 0), np.int8), np.zeros((20_000, 0), np.int8), 0,
                                  np.random.default_rng(0).random(20_000))  # fmt: skip
     assert 0.48 < moves.mean() < 0.52
+
+
+def test_a_mixed_batch_in_one_pass_gives_each_decision_its_own_strategys_move():
+    """`IPDStrategy.decide_mix` (the runner's one-pass path) against each strategy on its own part."""
+    rng = np.random.default_rng(7)
+    names = dict(enumerate(sorted(STRATEGIES)))
+    for t in (0, 1, 2, 7):
+        n = 400
+        own, opp = rng.integers(-1, 2, (n, t), dtype=np.int8), rng.integers(-1, 2, (n, t), dtype=np.int8)
+        codes = rng.integers(0, len(names), n).astype(np.int16)
+        batch = DecisionBatch(spec=MOVE_SPEC, agent_ids=np.arange(n), obs={"own": own, "opp": opp},
+                              context={"round": t}, seeds=rng.integers(0, 2**63, n, dtype=np.uint64))  # fmt: skip
+        mixed = IPDStrategy.decide_mix(batch, names, codes)["move"]
+        for code, name in names.items():
+            part = np.flatnonzero(codes == code)
+            alone = IPDStrategy(name).decide(batch.take(part))["move"]
+            assert np.array_equal(mixed[part], alone), f"{name} in round {t}"
