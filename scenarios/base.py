@@ -33,6 +33,7 @@ from agents.decisions import ActionSpec, DecisionBatch, Decisions
 from agents.graph import SocialGraph
 from agents.population import Population
 from agents.prompts import Prompt, PromptError, PromptTemplate, load_template
+from scenarios.rows import Rows
 from scenarios.tables import AnalysisError, Frame
 from scenarios.world import World
 
@@ -91,10 +92,13 @@ class StepResult:
     `decision_of[table]` gives, for each row of that table, the decision it records (an index into
     the step's batches concatenated in order), or -1 for a row that records none; the engine joins
     each such row to the decision's policy, model and accounting columns.
+
+    A table is a DataFrame, or `scenarios.rows.Rows` (plain columns, constants and text codes) where a
+    step's rows are many: those cost no DataFrame per step and are written once per part.
     """
 
     world: Any
-    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    tables: dict[str, pl.DataFrame | Rows] = field(default_factory=dict)
     summary: dict[str, float] = field(default_factory=dict)
     decision_of: dict[str, np.ndarray] = field(default_factory=dict)
 
