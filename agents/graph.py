@@ -12,6 +12,8 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agents.generators import watts_strogatz_edges
+
 
 @dataclass(frozen=True)
 class SocialGraph:
@@ -177,7 +179,7 @@ def build_graph(config: GraphConfig, n: int, seed: int, persona_ids: list[str] |
         case WattsStrogatz(k=k, p=p):
             if k >= n:
                 raise ValueError(f"graph.k={k} must be smaller than population.size={n}")
-            return _from_networkx(n, nx.watts_strogatz_graph(n, k, p, seed=seed))
+            return SocialGraph.from_edges(n, watts_strogatz_edges(n, k, p, seed))
         case BarabasiAlbert(m=m):
             if m >= n:
                 raise ValueError(f"graph.m={m} must be smaller than population.size={n}")
