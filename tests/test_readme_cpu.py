@@ -1,8 +1,7 @@
 """The README's "no model at all" commands, run as the README shows them: the fake server as a process of
 its own, then socsim against it from the command line.
 
-The commands are read from the README (README.md, or README-cpu.md before it is merged), so the text
-and the test cannot drift apart. Two things change, and only these: the port (8000 may be taken on a
+The commands are read from README.md, so the text and the test cannot drift apart. Two things change, and only these: the port (8000 may be taken on a
 shared machine; a free one is used instead) and `socsim`/`python` are this environment's executables.
 The response cache goes to a temporary folder ($SOCSIM_CACHE), not the user's.
 """
@@ -29,12 +28,8 @@ README_PORT = "8000"
 
 def readme_commands(heading: str = HEADING) -> list[str]:
     """The commands of the first indented code block under `heading` (continuation lines joined)."""
-    for name in ("README.md", "README-cpu.md"):
-        text = (ROOT / name).read_text()
-        if heading in text:
-            break
-    else:
-        raise AssertionError(f"no README holds the section {heading!r}")
+    text = (ROOT / "README.md").read_text()
+    assert heading in text, f"README.md has no section {heading!r}"
     lines = text.split(heading, 1)[1].splitlines()[1:]
     block: list[str] = []
     for line in lines:

@@ -11,7 +11,8 @@ per token. Its replies are gibberish, but socsim asks every decision with struct
 are valid actions. The tokenizer is a byte-level BPE of 32,000 tokens trained on the machine's own
 English text (licence files, package copyright notices, the Python standard library): it gives about
 3.5 characters a token on socsim's prompts, near a real instruct model's 4, so prompts are about as
-long in tokens as the real model would see them. README-cpu.md gives the timings it was used for.
+long in tokens as the real model would see them. README.md ("How these numbers were measured") gives
+the timings it was used for.
 """
 
 from __future__ import annotations
