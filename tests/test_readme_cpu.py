@@ -1,8 +1,8 @@
 """The README's "no model at all" commands, run as the README shows them: the fake server as a process of
 its own, then socsim against it from the command line.
 
-The commands are read from README.md, so the text and the test cannot drift apart. Two things change, and only these: the port (8000 may be taken on a
-shared machine; a free one is used instead) and `socsim`/`python` are this environment's executables.
+The commands are read from README.md, so the text and the test cannot drift apart. Two things change,
+and only these: the port (8000 may be taken on a shared machine; a free one is used instead) and `socsim`/`python` are this environment's executables.
 The response cache goes to a temporary folder ($SOCSIM_CACHE), not the user's.
 """
 
