@@ -2,8 +2,9 @@
 its own, then socsim against it from the command line.
 
 The commands are read from README.md, so the text and the test cannot drift apart. Two things change,
-and only these: the port (8000 may be taken on a shared machine; a free one is used instead) and `socsim`/`python` are this environment's executables.
-The response cache goes to a temporary folder ($SOCSIM_CACHE), not the user's.
+and only these: the port (8000 may be taken on a shared machine; a free one is used instead) and
+`socsim`/`python` are this environment's executables. The response cache goes to a temporary folder
+($SOCSIM_CACHE), not the user's.
 """
 
 from __future__ import annotations
