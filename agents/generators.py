@@ -22,7 +22,8 @@ def watts_strogatz_edges(n: int, k: int, p: float, seed: int) -> np.ndarray:
     nodes = range(n)  # random.choice indexes a sequence with one _randbelow(len) draw: a range draws as a list
     half = k // 2
     ring = np.arange(n, dtype=np.int64)
-    edges = set(np.concatenate([ring[:0], *(_keys(ring, (ring + j) % n, n) for j in range(1, half + 1))]).tolist())
+    lattice = [edge_keys(ring, (ring + j) % n, n) for j in range(1, half + 1)]
+    edges = set(np.concatenate([ring[:0], *lattice]).tolist())
     degree = [2 * half] * n
     draw, choice = rng.random, rng.choice
     for j in range(1, half + 1):
@@ -44,6 +45,6 @@ def watts_strogatz_edges(n: int, k: int, p: float, seed: int) -> np.ndarray:
     return np.stack([keys // n, keys % n], axis=1)
 
 
-def _keys(u: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
-    """One integer per undirected edge, as SocialGraph.from_edges keys them."""
+def edge_keys(u: np.ndarray, v: np.ndarray, n: int) -> np.ndarray:
+    """One integer per undirected edge (min * n + max): unique on it is far cheaper than on rows."""
     return np.minimum(u, v) * n + np.maximum(u, v)

@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agents.generators import watts_strogatz_edges
+from agents.generators import edge_keys, watts_strogatz_edges
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,7 @@ class SocialGraph:
                 raise ValueError(f"edge endpoint outside 0..{n - 1}")
             if (edges[:, 0] == edges[:, 1]).any():
                 raise ValueError("self-loop in edge list")
-        lo, hi = np.minimum(edges[:, 0], edges[:, 1]), np.maximum(edges[:, 0], edges[:, 1])
-        key = lo * n + hi  # one integer per undirected edge: unique on it is far cheaper than on rows
+        key = edge_keys(edges[:, 0], edges[:, 1], n)
         keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         und = np.stack([keys // n, keys % n], axis=1) if len(edges) else edges
         if weights is not None:
