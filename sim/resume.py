@@ -30,6 +30,7 @@ from sim.config import ConfigError, validate_config
 from sim.prepare import Prepared, prepare
 from sim.recorder import _atomic_write, check_run_dir, part_name
 from sim.run import RunWriteError, Start, execute, new_manifest, recorded_config
+from sim.scheduler import Totals
 from sim.status import COMPLETED, RUNNING, describe, effective_status, now_iso
 
 # Keys a resume may change: where and how the run executes, never what it computes.
@@ -170,18 +171,11 @@ def resume(run_dir: Path, overrides: Iterable[str] = ()) -> Path | None:
     if last is None and isinstance(manifest.get("forked_from"), dict) and manifest["forked_from"].get("step"):
         raise ResumeError(f"{run_dir}: a fork without its starting checkpoint; fork again into a new directory")
     start = _start_from(prepared, last)
-    start.http_before = http_counters(manifest.get("totals") or {})
+    start.http_before = Totals.http_counters(manifest.get("totals") or {})
     manifest = {**manifest, "config": recorded_config(config)}
     resumed = {"at": now_iso(), "step": start.step, "after": status, "overrides": list(overrides)}
     manifest["resumed"] = [*manifest.get("resumed", []), resumed]
     return execute(prepared, manifest, start)
-
-
-def http_counters(totals: dict[str, Any]) -> dict[str, int]:
-    """The HTTP counters of a manifest's totals, as the backend counts them (a run that crashed wrote none)."""
-    llm = totals.get("llm") or {}
-    counters = {f"http_failed.{reason}": int(n) for reason, n in (llm.get("http_failed") or {}).items()}
-    return {"http_requests": int(llm.get("http_requests", 0)), **counters}
 
 
 def _start_from(prepared: Prepared, last: Checkpoint | None) -> Start:

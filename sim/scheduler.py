@@ -70,6 +70,14 @@ class Totals:
             },
         }
 
+    @staticmethod
+    def http_counters(totals: dict[str, Any]) -> dict[str, int]:
+        """Back from `as_dict`'s output (a manifest's totals) to the backend's HTTP counters; a run that
+        crashed wrote none."""
+        llm = totals.get("llm") or {}
+        counters = {f"http_failed.{reason}": int(n) for reason, n in (llm.get("http_failed") or {}).items()}
+        return {"http_requests": int(llm.get("http_requests", 0)), **counters}
+
     def state(self) -> dict[str, Any]:
         """Everything, as JSON (a checkpoint's copy of the totals)."""
         return {

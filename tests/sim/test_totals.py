@@ -6,6 +6,7 @@ import json
 
 import polars as pl
 
+from sim.scheduler import Totals
 from tests.contract import read_table, run_with
 
 
@@ -31,3 +32,10 @@ def test_manifest_totals_match_the_recorded_rows(tmp_path, fake_openai):
     assert totals["llm"]["http_requests"] == llm.height
     assert totals["llm"]["failures"] == {} and totals["llm"]["http_failed"] == {}
     assert totals["llm"]["cached"] == llm["cached"].sum() == 8
+
+
+def test_http_counters_read_back_from_the_manifest_totals():
+    """A resume carries the earlier sessions' HTTP counts through the manifest: written, then read back."""
+    counters = {"http_requests": 42, "http_failed.refused": 5, "http_failed.server_error": 2}
+    assert Totals.http_counters(json.loads(json.dumps(Totals().as_dict(counters)))) == counters
+    assert Totals.http_counters({}) == {"http_requests": 0}  # a crashed run wrote no totals
