@@ -13,7 +13,6 @@ import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
+
+from sim.backends.server import free_port, free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADING = "### No model at all: the offline fake server"
@@ -40,12 +41,6 @@ def readme_commands(heading: str = HEADING) -> list[str]:
             break
     joined = "\n".join(block).replace("\\\n", " ")
     return [c for c in (line.strip() for line in joined.splitlines()) if c and not c.startswith("#")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def argv(command: str, port: int) -> list[str]:
@@ -98,7 +93,7 @@ def test_the_readme_two_model_commands_run_one_population_of_two_models(tmp_path
     """Two fake servers for two models, then one IPD population of both, as the README writes it."""
     *servers, run = readme_commands(MODELS_HEADING)
     assert len(servers) == 2 and run.startswith("socsim ")
-    ports = {shown: str(free_port()) for shown in MODELS_PORTS}
+    ports = dict(zip(MODELS_PORTS, map(str, free_ports(len(MODELS_PORTS))), strict=True))
 
     def local(command: str) -> list[str]:
         for shown, port in ports.items():

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,16 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from sim.backends.server import free_ports
+
 RAY = str(Path(sys.executable).with_name("ray"))
 LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 # Variables of the test process that would change which cluster or token a client uses.
 _RAY_CLIENT_VARS = ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -59,18 +54,11 @@ def ray_head(
 ) -> Iterator[RayHead]:
     """Start a head node in `temp_dir`, wait until it is up, yield it, then end its whole process group."""
     token = secrets.token_hex(16)
-    port, client_port = free_port(), free_port()
-    ports = {
-        "--port": port,
-        "--ray-client-server-port": client_port,
-        "--dashboard-port": free_port(),
-        "--dashboard-agent-listen-port": free_port(),
-        "--dashboard-agent-grpc-port": free_port(),
-        "--runtime-env-agent-port": free_port(),
-        "--metrics-export-port": free_port(),
-        "--node-manager-port": free_port(),
-        "--object-manager-port": free_port(),
-    }
+    flags = ("--port", "--ray-client-server-port", "--dashboard-port", "--dashboard-agent-listen-port",
+             "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port",
+             "--node-manager-port", "--object-manager-port")  # fmt: skip
+    ports = dict(zip(flags, free_ports(len(flags)), strict=True))
+    port, client_port = ports["--port"], ports["--ray-client-server-port"]
     args = [
         RAY, "start", "--head", "--block", f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1",
         f"--num-cpus={cpus}", "--include-dashboard=false", "--disable-usage-stats",

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from sim.backends.server import free_port
 from sim.testing import read_table, run_with
 from tests import cli
-from tests.sim.ray_head import RayHead, clean_env, free_port, ray_head
+from tests.sim.ray_head import RayHead, clean_env, ray_head
 
 pytestmark = pytest.mark.ray
 
