@@ -25,12 +25,16 @@ groups holding the same opinion on a sparse graph as two clusters.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 
 from agents.graph import SocialGraph
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,9 @@ def random_matching(graph: SocialGraph, rng: np.random.Generator) -> tuple[np.nd
     # take(axis=0) and 1-d columns: numpy's fancy indexing of rows of an (edges, 2) array is ~30x slower
     draws = graph.edges.take(rng.integers(0, len(graph.edges), size=n), axis=0)
     u, v = draws[:, 0].copy(), draws[:, 1].copy()
-    k = np.arange(len(draws))
-    first_draw = np.full(n, len(draws))  # the earliest draw touching each agent
+    order = np.int32 if n < 2**31 else np.int64  # draw numbers: 32 bits halve the scattered traffic
+    k = np.arange(len(draws), dtype=order)
+    first_draw = np.full(n, len(draws), order)  # the earliest draw touching each agent
     np.minimum.at(first_draw, u, k)
     np.minimum.at(first_draw, v, k)
     keep = (first_draw[u] == k) & (first_draw[v] == k)
@@ -190,6 +195,35 @@ def set_rows(x: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
     x.view(row).reshape(len(x))[rows] = np.ascontiguousarray(values, dtype=x.dtype).view(row).reshape(len(values))
 
 
+def meetings(
+    graph: SocialGraph, rng: np.random.Generator, matchings: int, pairing: Pairing
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The disjoint pairs of a step, drawn lazily in order: `matchings` random matchings, or under
+    `edge`/`node` ⌊n/2⌋ meetings drawn in sequence per matching, one layer of disjoint pairs at a time."""
+    for _ in range(matchings):
+        if pairing == "matching":
+            yield random_matching(graph, rng)
+            continue
+        u, v = random_pairs(graph, graph.n // 2, pairing, rng)
+        for layer in sequential_layers(u, v):
+            yield u[layer], v[layer]
+
+
+PAIRS_PER_BLOCK = 1 << 12  # pairs updated at a time: a block's work arrays stay in the CPU's cache
+DRAW_AHEAD_FROM = 100_000  # agents: from here a matching takes long enough to draw the next one meanwhile
+
+
+def drawn_ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items`, each drawn on a worker thread while the caller works on the one before. The draws do not
+    depend on the positions, so they happen in the same order on the same generator, only sooner; numpy
+    releases the GIL in the large array operations on both sides, so a second core does the drawing."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="socsim-draws") as pool:
+        ahead = pool.submit(next, items, None)
+        while (item := ahead.result()) is not None:
+            ahead = pool.submit(next, items, None)
+            yield item
+
+
 def deffuant_step(
     x: np.ndarray,
     graph: SocialGraph,
@@ -202,16 +236,77 @@ def deffuant_step(
 ) -> list[PairUpdate]:
     """`matchings` rounds applied one after another, in place on x: a random matching each, or under
     `edge`/`node` ⌊n/2⌋ meetings drawn in sequence each (one PairUpdate per layer of disjoint pairs)."""
-    updates = []
-    for _ in range(matchings):
-        if pairing == "matching":
-            u, v = random_matching(graph, rng)
-            updates.append(deffuant_pairs(x, u, v, eps, mu, movable))
-            continue
-        u, v = random_pairs(graph, graph.n // 2, pairing, rng)
-        for layer in sequential_layers(u, v):
-            updates.append(deffuant_pairs(x, u[layer], v[layer], eps, mu, movable))
-    return updates
+    return [deffuant_pairs(x, u, v, eps, mu, movable) for u, v in meetings(graph, rng, matchings, pairing)]
+
+
+def deffuant_advance(
+    x: np.ndarray,
+    pairs: Iterator[tuple[np.ndarray, np.ndarray]],
+    eps: np.ndarray,
+    mu: float,
+    movable: np.ndarray | None = None,
+) -> int:
+    """`deffuant_pairs` over `meetings(...)` when nobody asks what happened: the same positions to the
+    bit, returning only how many pairs met. Nothing of a matching is kept past it: pairs are updated a
+    block at a time in the same small buffers (fresh arrays of a million agents' matching would fault
+    ~20 MB of pages in each, and blocks stay in the CPU's cache); a bound shared by every agent is
+    compared once; large runs draw the next matching on a thread meanwhile."""
+    shared = float(eps[0]) if len(eps) and bool((eps == eps[0]).all()) else None
+    work = _Buffers(min(len(x) // 2, PAIRS_PER_BLOCK), x.shape[1], x.dtype)
+    met = 0
+    for u, v in pairs if len(x) < DRAW_AHEAD_FROM else drawn_ahead(pairs):
+        for lo in range(0, len(u), PAIRS_PER_BLOCK):  # disjoint pairs: blocks are independent
+            block = slice(lo, lo + PAIRS_PER_BLOCK)
+            _deffuant_in_place(x, u[block], v[block], eps, shared, mu, movable, work)
+        met += len(u)
+    return met
+
+
+class _Buffers:
+    """Work arrays for up to `pairs` pairs of `d` dimensions, allocated once and sliced per matching."""
+
+    def __init__(self, pairs: int, d: int, dtype: np.dtype) -> None:
+        self.floats = [np.empty((pairs, d), dtype) for _ in range(4)]
+        self.flags = [np.empty((pairs, d), bool) for _ in range(2)]
+
+    def take(self, m: int) -> tuple[np.ndarray, ...]:
+        return *(f[:m] for f in self.floats), *(f[:m] for f in self.flags)
+
+
+def _deffuant_in_place(
+    x: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    eps: np.ndarray,
+    shared: float | None,
+    mu: float,
+    movable: np.ndarray | None,
+    work: _Buffers,
+) -> None:
+    """`deffuant_pairs`' arithmetic, operation for operation (so the same bits), in `work`'s buffers."""
+    a, b, step, dist, moves_u, moves_v = work.take(len(u))
+    np.take(x, u, axis=0, out=a, mode="clip")  # ids are valid: "clip" skips the buffer "raise" needs
+    np.take(x, v, axis=0, out=b, mode="clip")
+    np.subtract(b, a, out=step)  # diff
+    np.abs(step, out=dist)
+    np.less(dist, shared if shared is not None else eps.take(u)[:, None], out=moves_u)
+    if movable is not None:
+        moves_u &= movable.take(u)[:, None]
+    step *= mu
+    if shared is not None and movable is None:  # both ends hear (and move) alike
+        step *= moves_u
+        a += step
+        b -= step
+    else:
+        np.less(dist, shared if shared is not None else eps.take(v)[:, None], out=moves_v)
+        if movable is not None:
+            moves_v &= movable.take(v)[:, None]
+        np.multiply(step, moves_u, out=dist)
+        a += dist
+        step *= moves_v
+        b -= step
+    set_rows(x, u, a)
+    set_rows(x, v, b)
 
 
 def directed_edges(graph: SocialGraph) -> tuple[np.ndarray, np.ndarray]:
@@ -370,8 +465,11 @@ class SpreadCheck:
         for lo in range(0, len(self.a), self.CHUNK):
             window = slice(lo, lo + self.CHUNK)
             a, b, bound = self.a[window], self.b[window], self.edge_reach[window]
-            dist = np.abs(x[a] - x[b])  # (edges, dimensions)
-            heard = np.where(self._heard(dist, bound[:, None]), dist, 0.0)
+            dist = x.take(a, axis=0)  # (edges, dimensions); take: row gathers by fancy index cost more
+            dist -= x.take(b, axis=0)
+            np.abs(dist, out=dist)
+            heard = dist
+            heard *= self._heard(dist, bound[:, None])  # 0 where not heard (distances are finite)
             worst = max(worst, float(heard.max()))
             if tolerance is not None and self._short(found):
                 hits = np.flatnonzero(heard.ravel() >= tolerance)

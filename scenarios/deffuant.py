@@ -47,11 +47,14 @@ class Deffuant(RuleDrivenOpinions):
     def apply_rule(self, world: OpinionWorld, rng: np.random.Generator, tables: dict[str, pl.DataFrame]) -> dict:
         _, graph = self._bound()
         c = self.config
+        movable = self.movable_or_none()
+        if not c.record_interactions:  # the same positions, without keeping what each pair did
+            pairs = bc.meetings(graph, rng, c.matchings_per_step, c.pairing)
+            return {"pairs": float(bc.deffuant_advance(world.positions, pairs, world.eps, c.mu, movable))}
         updates = bc.deffuant_step(
-            world.positions, graph, world.eps, c.mu, rng, c.matchings_per_step, self.movable_or_none(), c.pairing
+            world.positions, graph, world.eps, c.mu, rng, c.matchings_per_step, movable, c.pairing
         )
-        if c.record_interactions:
-            tables["interactions"] = pl.concat([self._pair_rows(r, u) for r, u in enumerate(updates)])
+        tables["interactions"] = pl.concat([self._pair_rows(r, u) for r, u in enumerate(updates)])
         return {"pairs": float(sum(len(u.u) for u in updates))}
 
     def _pair_rows(self, round_: int, up: bc.PairUpdate) -> pl.DataFrame:

@@ -434,8 +434,9 @@ class OpinionScenario(BaseScenario):
     def movable(self) -> np.ndarray:
         """Bool per agent: stubborn agents never move (they still pull others)."""
         population, _ = self._bound()
-        policy = np.asarray(population.policy_names, dtype=object)[population.policy_codes]
-        return policy != STUBBORN
+        names = population.policy_names
+        stubborn = [code for code, name in enumerate(names) if name == STUBBORN]
+        return ~np.isin(population.policy_codes, stubborn) if stubborn else np.ones(population.size, bool)
 
     def movable_or_none(self) -> np.ndarray | None:
         """The mask for the kernel, None (its faster path) when everyone may move."""

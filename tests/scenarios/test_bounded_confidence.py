@@ -227,3 +227,36 @@ def test_set_rows_writes_whole_rows_of_any_layout():
     strided = np.arange(24.0).reshape(4, 6)[:, ::2]  # not C-ordered: numpy's own assignment
     bc.set_rows(strided, np.array([1]), np.array([[7.0, 7, 7]]))
     assert strided[1].tolist() == [7, 7, 7]
+
+
+@given(n=st.integers(2, 50), d=st.integers(1, 4), mu=st.floats(0.01, 0.5), seed=st.integers(0, 2**32 - 1),
+       pairing=st.sampled_from(bc.PAIRINGS), shared_eps=st.booleans(), stubborn=st.booleans(),
+       complete_graph=st.booleans())  # fmt: skip
+@settings(max_examples=150, deadline=None)
+def test_deffuant_advance_is_deffuant_step_to_the_bit(n, d, mu, seed, pairing, shared_eps, stubborn, complete_graph):
+    """The unrecorded step draws the same pairs and leaves the same positions, bit for bit."""
+    rng = np.random.default_rng(seed)
+    graph = complete(n) if complete_graph else ring(n, k=min(2, (n - 1) // 2 or 1))
+    x = rng.random((n, d))
+    eps = np.full(n, 0.3) if shared_eps else rng.random(n) * 0.6
+    movable = rng.random(n) < 0.7 if stubborn else None
+    stepped, advanced = x.copy(), x.copy()
+    updates = bc.deffuant_step(stepped, graph, eps, mu, np.random.default_rng(seed), 3, movable, pairing)
+    pairs = bc.deffuant_advance(advanced, bc.meetings(graph, np.random.default_rng(seed), 3, pairing), eps, mu, movable)
+    assert pairs == sum(len(up.u) for up in updates)
+    assert np.array_equal(stepped.view(np.uint64), advanced.view(np.uint64))
+
+
+@pytest.mark.parametrize("pairing", bc.PAIRINGS)
+def test_drawing_ahead_on_a_thread_changes_nothing(monkeypatch, pairing):
+    """Large runs draw the next matching on a worker thread: the same draws, in the same order."""
+    graph = ring(3000, k=3)
+    rng = np.random.default_rng(5)
+    x, eps = rng.random((3000, 3)), rng.uniform(0.1, 0.4, 3000)
+    inline, ahead = x.copy(), x.copy()
+    monkeypatch.setattr(bc, "DRAW_AHEAD_FROM", 10**9)
+    bc.deffuant_advance(inline, bc.meetings(graph, np.random.default_rng(9), 6, pairing), eps, 0.3)
+    monkeypatch.setattr(bc, "DRAW_AHEAD_FROM", 0)
+    bc.deffuant_advance(ahead, bc.meetings(graph, np.random.default_rng(9), 6, pairing), eps, 0.3)
+    assert np.array_equal(inline.view(np.uint64), ahead.view(np.uint64))
+    assert not np.array_equal(inline, x)
