@@ -318,8 +318,12 @@ class Recorder:
         folder = self.run_dir / table
         folder.mkdir(exist_ok=True)
         path = folder / part_name(self.parts[table])
-        if all(isinstance(chunk, Rows) for chunk in chunks):  # built and written on the writer thread
-            self.submit(_atomic_write, path, lambda p: _write_rows(p, chunks, schema))
+        if all(isinstance(chunk, Rows) for chunk in chunks):
+            # stacked here, built and written on the writer thread: stacking thousands of small steps
+            # is Python work, which on the writer thread would take turns with the next steps for the
+            # GIL and slow them down more than it costs here (encoding and compressing release the GIL)
+            part = [Rows.concat(chunks)]
+            self.submit(_atomic_write, path, lambda p: _write_rows(p, part, schema))
         else:
             frames = [chunk.frame(schema) if isinstance(chunk, Rows) else chunk for chunk in chunks]
             frame = pl.concat(frames, how="vertical", rechunk=False)
