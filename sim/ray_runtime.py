@@ -21,6 +21,7 @@ import re
 import socket
 import sys
 import tempfile
+import time
 from types import TracebackType
 from typing import IO
 
@@ -109,11 +110,23 @@ def connect(address: str | None, cpus_needed: float, held: HeldStderr) -> bool:
             raise ShardError(f"run.shards: cannot start a local Ray runtime ({one_line(exc)})") from None
         return True
     _check_reachable(address)
-    try:
-        ray.init(address=address, **common)
-    except Exception as exc:
-        raise ShardError(_join_error(address, exc, held.text())) from None
+    for attempt in range(1 + CLIENT_RETRIES):
+        try:
+            ray.init(address=address, **common)
+            return True
+        except Exception as exc:
+            transient = address.startswith("ray://") and TRANSIENT_CLIENT_FAILURE in str(exc)
+            if not transient or attempt == CLIENT_RETRIES:
+                raise ShardError(_join_error(address, exc, held.text())) from None
+            ray.shutdown()  # a half-made client connection must not count as connected
+            time.sleep(2.0 * (attempt + 1))
     return True
+
+
+# Ray Client's server starts a server process per client; on a busy machine that start can miss Ray's
+# deadline, which the client reports as this. Nothing is wrong with the cluster: asking again works.
+TRANSIENT_CLIENT_FAILURE = "Initialization failure from server"
+CLIENT_RETRIES = 2
 
 
 def one_line(exc: BaseException) -> str:
