@@ -95,28 +95,39 @@ _FIRST_NAMES = {
 }  # fmt: skip
 
 
-def _draw(rng: np.random.Generator, mapping: dict[str, float], n: int) -> pl.Series:
+def _draw_codes(rng: np.random.Generator, mapping: dict[str, float], n: int) -> tuple[list[str], np.ndarray]:
+    """n draws of the mapping's keys with its weights, as (keys, code of each draw)."""
     keys = list(mapping)
     p = np.array([mapping[k] for k in keys], dtype=float)
-    return pl.Series(keys, dtype=pl.String).gather(rng.choice(len(keys), size=n, p=p / p.sum()))
+    return keys, rng.choice(len(keys), size=n, p=p / p.sum())
+
+
+def _draw(rng: np.random.Generator, mapping: dict[str, float], n: int) -> pl.Series:
+    keys, codes = _draw_codes(rng, mapping, n)
+    return pl.Series(keys, dtype=pl.String).gather(codes)
+
+
+def _first_names(genders: list[str], gender_codes: np.ndarray, draw: np.ndarray) -> pl.Series:
+    """Each agent's first name: `draw` modulo the size of its gender's pool (both pools for another
+    gender), gathered from the pools laid end to end (no Python string per agent)."""
+    pool_all = _FIRST_NAMES["female"] + _FIRST_NAMES["male"]
+    pools = [_FIRST_NAMES.get(value, pool_all) for value in genders]
+    sizes = np.array([len(pool) for pool in pools], np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    names = pl.Series([name for pool in pools for name in pool], dtype=pl.String)
+    return names.gather(starts[gender_codes] + draw % sizes[gender_codes])
 
 
 def sample_personas(config: SamplerConfig, n: int, rng: np.random.Generator) -> pl.DataFrame:
     """Draw n personas (flat columns). Every field comes from `rng`, so the seed fixes the population.
     Vectorised: no Python loop over agents."""
-    gender = _draw(rng, config.gender, n)
-    name_draw = rng.integers(0, 1 << 30, size=n)
-    first = np.empty(n, dtype=object)
-    genders = gender.to_numpy()
-    pool_all = _FIRST_NAMES["female"] + _FIRST_NAMES["male"]
-    for value in np.unique(genders):
-        pool = np.array(_FIRST_NAMES.get(value, pool_all), dtype=object)
-        mask = genders == value
-        first[mask] = pool[name_draw[mask] % len(pool)]
+    genders, gender_codes = _draw_codes(rng, config.gender, n)
+    gender = pl.Series(genders, dtype=pl.String).gather(gender_codes)
+    first = _first_names(genders, gender_codes, rng.integers(0, 1 << 30, size=n))
     frame = pl.DataFrame(
         {
             "id": pl.int_range(n, eager=True).cast(pl.String),
-            "first": pl.Series(first, dtype=pl.String),
+            "first": first,
             "age": rng.integers(config.age_min, config.age_max + 1, size=n),
             "gender": gender,
             "country": _draw(rng, config.country, n),

@@ -199,7 +199,9 @@ class Recorder:
             self._truncate(position)
         self.manifest = {**manifest, "started_at": now_iso()}
         self._mark_running(heartbeat_s)
-        _atomic_write(self.run_dir / "agents.parquet", agents.write_parquet)
+        # written by the writer thread while the run steps (a million personas and edges take ~1 s);
+        # before any part or checkpoint, and a failure surfaces at the next step like a part's
+        self.submit(_atomic_write, self.run_dir / "agents.parquet", agents.write_parquet)
         edges = graph.edges
         table = pl.DataFrame(
             {"source": edges[:, 0], "target": edges[:, 1]}, schema={"source": pl.Int64, "target": pl.Int64}
@@ -207,9 +209,10 @@ class Recorder:
         if graph.weights is not None:
             table = table.with_columns(pl.Series("weight", graph.weights, dtype=pl.Float64))
         meta = {"socsim.graph": "complete" if graph.complete else "edges", "socsim.nodes": str(graph.n)}
-        _atomic_write(
-            self.run_dir / "graph.parquet", lambda p: table.write_parquet(p, compression="zstd", metadata=meta)
-        )
+        self.submit(
+            _atomic_write, self.run_dir / "graph.parquet",
+            lambda p: table.write_parquet(p, compression="zstd", metadata=meta),
+        )  # fmt: skip
 
     def reopen(self, manifest: dict[str, Any], position: Position, heartbeat_s: float) -> None:
         """Continue a run directory from a recorder position (a resume): parts past it are removed."""
