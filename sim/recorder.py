@@ -53,6 +53,9 @@ DECISION_COLUMNS = {
 }
 RUN_FILES = ("agents.parquet", "graph.parquet", "manifest.json")
 MAX_IN_FLIGHT = 3  # writer jobs (parts, checkpoints) pending at once: memory bound vs. overlap with stepping
+# writer threads: parts are files of their own, so two are encoded at once where a second core is free
+# (encoding and compressing release the GIL); a checkpoint still waits for every job before it
+WRITERS = 2 if (os.cpu_count() or 1) > 1 else 1
 Position = dict[str, dict[str, int]]  # {"parts": {table: n}, "rows": {table: n}}
 
 
@@ -169,7 +172,7 @@ class Recorder:
         self.rows: dict[str, int] = dict.fromkeys(schemas, 0)
         self.manifest: dict[str, Any] = {}
         self._texts: dict[str, dict[str, bool]] = {}
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="socsim-recorder")
+        self._writer = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="socsim-recorder")
         self._pending: deque[Future] = deque()  # the writer's jobs, oldest first
         # the writer imports what it writes parts with (pyarrow) while the run sets up and steps
         self._pending.append(self._writer.submit(importlib.import_module, "sim.parts"))
@@ -326,25 +329,31 @@ class Recorder:
             # is Python work, which on the writer thread would take turns with the next steps for the
             # GIL and slow them down more than it costs here (encoding and compressing release the GIL)
             part = [Rows.concat(chunks)]
-            self.submit(_atomic_write, path, lambda p: _write_rows(p, part, schema))
+            self.submit(_atomic_write, path, lambda p: _write_rows(p, part, schema), ordered=False)
         else:
             frames = [chunk.frame(schema) if isinstance(chunk, Rows) else chunk for chunk in chunks]
             frame = pl.concat(frames, how="vertical", rechunk=False)
-            self.submit(_atomic_write, path, lambda p: frame.write_parquet(p, compression="zstd", statistics=True))
+            write = lambda p: frame.write_parquet(p, compression="zstd", statistics=True)  # noqa: E731
+            self.submit(_atomic_write, path, write, ordered=False)
         self.parts[table] += 1
         self.rows[table] += self.buffered[table]
         self.buffers[table], self.buffered[table] = [], 0
 
-    def submit(self, job: Callable[..., Any], *args: Any) -> None:
-        """Run `job(*args)` on the writer thread after every job before it; waits while MAX_IN_FLIGHT
-        jobs are pending (memory stays bounded) and surfaces a failed one."""
+    def submit(self, job: Callable[..., Any], *args: Any, ordered: bool = True) -> None:
+        """Run `job(*args)` on a writer thread, once every job before it is done (`ordered`: e.g. a
+        checkpoint, which counts the parts before it) or beside them (a part: a file of its own);
+        waits while MAX_IN_FLIGHT jobs are pending (memory stays bounded) and surfaces a failed one."""
         while len(self._pending) >= MAX_IN_FLIGHT:
             self._pending.popleft().result()
-        self._pending.append(self._writer.submit(self._in_order, job, *args))
+        earlier = list(self._pending) if ordered else []
+        self._pending.append(self._writer.submit(self._in_order, earlier, job, *args))
 
-    def _in_order(self, job: Callable[..., Any], *args: Any) -> Any:
-        """On the writer thread: once a job failed, the later ones are skipped, so a checkpoint is never
-        written after a part it counts failed to be."""
+    def _in_order(self, earlier: list[Future], job: Callable[..., Any], *args: Any) -> Any:
+        """On a writer thread: after the `earlier` jobs (handed out before this one, so running or done:
+        waiting cannot deadlock); once a job failed, the later ones are skipped, so a checkpoint is
+        never written after a part it counts failed to be."""
+        for future in earlier:
+            future.exception()  # waits; a failed job has set `_writer_failed`
         if self._writer_failed:
             return None
         try:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import polars as pl
 import pytest
 
 from scenarios.ipd import IteratedGame
 from sim.config import compose
+from sim.recorder import WRITERS, Recorder
 from sim.run import run
 from tests.contract import read_table
 
@@ -75,3 +78,35 @@ def test_overwrite_replaces_every_part_of_the_old_run(tmp_path):
     assert len(list((tmp_path / "interactions").iterdir())) == 2  # no stale parts from the first run
     assert read_table(tmp_path, "interactions")["step"].max() == 1
     assert (tmp_path / "notes.txt").read_text() == "mine"  # only run files are removed
+
+
+def test_an_ordered_job_waits_for_every_part_before_it_and_skips_after_a_failure(tmp_path):
+    """Parts are written two at a time; a checkpoint (an ordered job) still follows all of them, and
+    is not written once a part before it failed."""
+    recorder = Recorder(tmp_path, {}, flush_rows=1)
+    done: list[str] = []
+    both_running = threading.Barrier(2, timeout=10) if WRITERS > 1 else None
+
+    def part(name: str, seconds: float) -> None:
+        if both_running is not None:
+            both_running.wait()  # the two parts do run side by side
+        time.sleep(seconds)
+        done.append(name)
+
+    recorder.submit(part, "slow part", 0.3, ordered=False)
+    recorder.submit(part, "fast part", 0.0, ordered=False)
+    recorder.submit(done.append, "checkpoint")
+    recorder.drain()
+    assert done[-1] == "checkpoint" and sorted(done[:2]) == ["fast part", "slow part"]
+
+    def broken() -> None:
+        time.sleep(0.1)
+        raise OSError(28, "No space left on device")
+
+    recorder.submit(broken, ordered=False)
+    recorder.submit(done.append, "checkpoint after a failed part")
+    with pytest.raises(OSError, match="No space left"):
+        recorder.drain()
+    recorder.drain()
+    assert "checkpoint after a failed part" not in done
+    recorder.abandon()
