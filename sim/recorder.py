@@ -204,7 +204,7 @@ class Recorder:
         self._mark_running(heartbeat_s)
         # written by the writer thread while the run steps (a million personas and edges take ~1 s);
         # before any part or checkpoint, and a failure surfaces at the next step like a part's
-        self.submit(_atomic_write, self.run_dir / "agents.parquet", agents.write_parquet)
+        self.submit(_atomic_write, self.run_dir / "agents.parquet", agents.write_parquet, ordered=False)
         edges = graph.edges
         table = pl.DataFrame(
             {"source": edges[:, 0], "target": edges[:, 1]}, schema={"source": pl.Int64, "target": pl.Int64}
@@ -214,7 +214,7 @@ class Recorder:
         meta = {"socsim.graph": "complete" if graph.complete else "edges", "socsim.nodes": str(graph.n)}
         self.submit(
             _atomic_write, self.run_dir / "graph.parquet",
-            lambda p: table.write_parquet(p, compression="zstd", metadata=meta),
+            lambda p: table.write_parquet(p, compression="zstd", metadata=meta), ordered=False,
         )  # fmt: skip
 
     def reopen(self, manifest: dict[str, Any], position: Position, heartbeat_s: float) -> None:
