@@ -7,10 +7,11 @@
     run_dir/checkpoints/step-NNNNNNNN/   see sim/checkpoint.py
 
 Rows are buffered per table and written as a part once `flush_rows` accumulate, so memory stays
-flat however many steps run. One background thread writes the parts and the checkpoints (in order, a
-few jobs in flight at most), so compression and disk time overlap the next steps' computation. Every
-file is written to a temporary name, fsynced and renamed into place, so a crash never leaves a
-half-written part or manifest, and a failed write leaves no temporary file behind.
+flat however many steps run. Background writer threads write the parts (two at once on a machine with
+a second core) and the checkpoints (each after every job before it), a few jobs in flight at most, so
+compression and disk time overlap the next steps' computation. Every file is written to a temporary
+name, fsynced and renamed into place, so a crash never leaves a half-written part or manifest, and a
+failed write leaves no temporary file behind.
 
 While the run executes, the manifest says `status: running` with the process's pid and host and a
 `heartbeat_at` time that a background thread refreshes every `heartbeat_s` seconds (see sim/status.py).
