@@ -113,7 +113,7 @@ def connect(address: str | None, cpus_needed: float, held: HeldStderr) -> bool:
     for attempt in range(1 + CLIENT_RETRIES):
         try:
             ray.init(address=address, **common)
-            return True
+            break
         except Exception as exc:
             transient = address.startswith("ray://") and TRANSIENT_CLIENT_FAILURE in str(exc)
             if not transient or attempt == CLIENT_RETRIES:

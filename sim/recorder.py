@@ -203,8 +203,8 @@ class Recorder:
             self._truncate(position)
         self.manifest = {**manifest, "started_at": now_iso()}
         self._mark_running(heartbeat_s)
-        # written by the writer thread while the run steps (a million personas and edges take ~1 s);
-        # before any part or checkpoint, and a failure surfaces at the next step like a part's
+        # written by the writer threads while the run steps (a million personas and edges take ~1 s):
+        # every checkpoint comes after them, and a failure surfaces at the next step like a part's
         self.submit(_atomic_write, self.run_dir / "agents.parquet", agents.write_parquet, ordered=False)
         edges = graph.edges
         table = pl.DataFrame(
