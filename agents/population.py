@@ -25,6 +25,12 @@ def is_llm(policy: str) -> bool:
     return policy == LLM or policy.startswith(LLM + "@")
 
 
+def code_mask(codes: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """Whether each policy code is one of `among` (a single code, the usual case of one model, is one
+    comparison rather than `np.isin`'s sort; this runs on every step's decisions)."""
+    return codes == among[0] if len(among) == 1 else np.isin(codes, among)
+
+
 def model_key(policy: str) -> str | None:
     """The key of backend.models a language-model policy names ("llm@gpt-a" -> "gpt-a"); None for
     plain "llm" (the backend's default model)."""
@@ -270,7 +276,7 @@ class Population:
     @property
     def llm_mask(self) -> np.ndarray:
         """Bool per agent: driven by a language model."""
-        return np.isin(self.policy_codes, self.llm_codes())
+        return code_mask(self.policy_codes, self.llm_codes())
 
     def agents_table(self) -> pl.DataFrame:
         """agents.parquet: agent_id, policy, then the persona columns."""

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from agents.decisions import DecisionBatch, Decisions
+from agents.population import code_mask
 from sim.status import FAILED
 from sim.stop import RunStopped
 
@@ -55,7 +56,7 @@ def check_budget(
 
 def model_decisions(batches: list[DecisionBatch], llm_codes: np.ndarray) -> list[np.ndarray]:
     """Per batch, which decisions belong to a language-model agent."""
-    return [np.isin(b.policies, llm_codes) for b in batches]
+    return [code_mask(b.policies, llm_codes) for b in batches]
 
 
 def settle(

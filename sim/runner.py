@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from agents.decisions import DecisionBatch, Decisions
-from agents.population import Population, is_llm, model_key
+from agents.population import Population, code_mask, is_llm, model_key
 from agents.prompts import Prompter, PromptTemplate
 from scenarios import ScenarioConfig, scenario_class
 from sim.backends.config import BackendConfig
@@ -62,7 +62,7 @@ class DecisionRunner:
     def needs_model(self, batches: list[DecisionBatch]) -> bool:
         """True when some decision in these batches belongs to a language-model agent."""
         return bool(len(self.llm_codes)) and any(
-            _has_any(b.policies, self.llm_codes) for b in batches if b.policies is not None
+            code_mask(b.policies, self.llm_codes).any() for b in batches if b.policies is not None
         )
 
     def answer_scripted(self, batches: list[DecisionBatch]) -> tuple[list[Decisions], list[Pending]]:
@@ -155,12 +155,6 @@ def group_by_code(codes: np.ndarray) -> list[tuple[int, np.ndarray]]:
     order = np.argsort(codes, kind="stable")
     ends = np.cumsum(counts)
     return [(int(c), order[ends[c] - counts[c] : ends[c]]) for c in present]
-
-
-def _has_any(codes: np.ndarray, among: np.ndarray) -> bool:
-    if len(among) == 1:
-        return bool((codes == among[0]).any())
-    return bool(np.isin(codes, among).any())
 
 
 def _checked(batch: DecisionBatch, policy: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ import polars as pl
 from tqdm import tqdm
 
 from agents.decisions import DecisionBatch, Decisions
-from agents.population import Population, is_llm
+from agents.population import Population, code_mask, is_llm
 from scenarios.base import BaseScenario
 from scenarios.rows import Codes, Column, Const, Rows
 from sim import seeding
@@ -161,7 +161,7 @@ def _decision_meta(
     codes = np.concatenate([b.policies for b in batches]) if len(batches) > 1 else batches[0].policies
     n = len(codes)
     llm_codes = ctx.llm_codes
-    by_model = (codes == llm_codes[0] if len(llm_codes) == 1 else np.isin(codes, llm_codes)) if len(llm_codes) else None
+    by_model = code_mask(codes, llm_codes) if len(llm_codes) else None
     if by_model is None or not by_model.any():
         backend, model = Const("scripted"), Const(None)
     else:
