@@ -9,8 +9,9 @@ A column is one of:
   column is recorded as null: a value that is not there;
 - `Codes(codes, labels)`: text as small integer codes into a few labels (-1: null). Written as a
   dictionary-encoded column, so "J"/"F" or a policy name is never re-encoded row by row;
-- `Const(value)`: the same value in every row (None: null in every row). Written once per part (a
-  one-entry dictionary), not once per row.
+- `Const(value)`: the same value in every row (None: null in every row). Text is written once per part
+  (a one-entry dictionary); a number is written as a plain column, which compression shrinks to a few
+  bytes but the encoder still passes over row by row (a dictionary measured slower for numbers).
 Types are the table's declared ones (the recorder casts); a column read back is the same as if it had
 been written from a DataFrame with those values.
 """

@@ -2,9 +2,10 @@
 
 The recorder buffers a table's rows step by step and writes them as a part once enough accumulate;
 for rows given as columns the part is built here, on the recorder's writer thread, and written with
-pyarrow: text held as codes and values the same in every row are dictionary-encoded (so a run id, a
+pyarrow: text held as codes and text the same in every row are dictionary-encoded (so a run id, a
 policy name or a move is stored once per part and referred to by a small integer, not re-encoded row
-by row), numbers are handed over without a copy. The file's schema is the table's declared one
+by row); numbers, constant ones included, are plain columns, handed over without a copy where their
+type is already the declared one. The file's schema is the table's declared one
 (Arrow's own schema is not stored, so a reader sees plain String columns, exactly as if the part had
 been written from a DataFrame holding the same values).
 """
