@@ -83,6 +83,18 @@ class Rows:
                 taken[name] = column[index]
         return Rows(len(index), taken)
 
+    def slice(self, start: int, stop: int) -> Rows:
+        """Rows start..stop-1, as views (no copy)."""
+        sliced: dict[str, Column] = {}
+        for name, column in self.columns.items():
+            if isinstance(column, Const):
+                sliced[name] = column
+            elif isinstance(column, Codes):
+                sliced[name] = Codes(column.codes[start:stop], column.labels)
+            else:
+                sliced[name] = column[start:stop]
+        return Rows(max(0, min(stop, self.height) - start), sliced)
+
     def frame(self, schema: Mapping[str, pl.DataType] | None = None) -> pl.DataFrame:
         """The rows as a DataFrame (columns cast to `schema` where it names them)."""
         schema = schema or {}

@@ -6,12 +6,12 @@
     run_dir/<table>/part-NNNNN.parquet   interactions, states, ... streamed in parts
     run_dir/checkpoints/step-NNNNNNNN/   see sim/checkpoint.py
 
-Rows are buffered per table and written as a part once `flush_rows` accumulate, so memory stays
-flat however many steps run. Background writer threads write the parts (two at once on a machine with
-a second core) and the checkpoints (each after every job before it), a few jobs in flight at most, so
-compression and disk time overlap the next steps' computation. Every file is written to a temporary
-name, fsynced and renamed into place, so a crash never leaves a half-written part or manifest, and a
-failed write leaves no temporary file behind.
+Rows are buffered per table and written once `flush_rows` accumulate, as parts of at most that many
+rows, so memory stays flat however many steps run. Background writer threads write the parts (two at
+once on a machine with a second core) and the checkpoints (each after every job before it), a few jobs
+in flight at most, so compression and disk time overlap the next steps' computation. Every file is
+written to a temporary name, fsynced and renamed into place, so a crash never leaves a half-written
+part or manifest, and a failed write leaves no temporary file behind.
 
 While the run executes, the manifest says `status: running` with the process's pid and host and a
 `heartbeat_at` time that a background thread refreshes every `heartbeat_s` seconds (see sim/status.py).
@@ -20,6 +20,7 @@ While the run executes, the manifest says `status: running` with the process's p
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import os
 import re
@@ -53,7 +54,7 @@ DECISION_COLUMNS = {
     "stand_in": pl.String(),  # the scripted policy that answered instead (backend.on_failure=policy:<name>)
 }
 RUN_FILES = ("agents.parquet", "graph.parquet", "manifest.json")
-MAX_IN_FLIGHT = 3  # writer jobs (parts, checkpoints) pending at once: memory bound vs. overlap with stepping
+MAX_IN_FLIGHT = 4  # writer jobs (parts, checkpoints) pending at once: memory bound vs. overlap with stepping
 # writer threads: parts are files of their own, so two are encoded at once where a second core is free
 # (encoding and compressing release the GIL); a checkpoint still waits for every job before it
 WRITERS = 2 if (os.cpu_count() or 1) > 1 else 1
@@ -319,24 +320,32 @@ class Recorder:
             self._flush(table)
 
     def _flush(self, table: str) -> None:
+        """Hand the buffered rows to the writers as parts of at most `flush_rows` rows, of equal size:
+        a step larger than that (a million moves) is written by both writer threads at once, and the
+        run's last step does not wait for one thread to encode it alone."""
         if not self.buffers[table]:
             return
         chunks, schema = self.buffers[table], self.schemas[table]
         folder = self.run_dir / table
         folder.mkdir(exist_ok=True)
-        path = folder / part_name(self.parts[table])
         if all(isinstance(chunk, Rows) for chunk in chunks):
             # stacked here, built and written on the writer thread: stacking thousands of small steps
             # is Python work, which on the writer thread would take turns with the next steps for the
             # GIL and slow them down more than it costs here (encoding and compressing release the GIL)
-            part = [Rows.concat(chunks)]
-            self.submit(_atomic_write, path, lambda p: _write_rows(p, part, schema), ordered=False)
+            rows = Rows.concat(chunks)
+            for start, stop in _pieces(rows.height, self.flush_rows):
+                part = [rows.slice(start, stop)]
+                path = folder / part_name(self.parts[table])
+                self.submit(_atomic_write, path, lambda p, part=part: _write_rows(p, part, schema), ordered=False)
+                self.parts[table] += 1
         else:
             frames = [chunk.frame(schema) if isinstance(chunk, Rows) else chunk for chunk in chunks]
             frame = pl.concat(frames, how="vertical", rechunk=False)
-            write = lambda p: frame.write_parquet(p, compression="zstd", statistics=True)  # noqa: E731
-            self.submit(_atomic_write, path, write, ordered=False)
-        self.parts[table] += 1
+            for start, stop in _pieces(frame.height, self.flush_rows):
+                piece = frame.slice(start, stop - start)
+                write = lambda p, piece=piece: piece.write_parquet(p, compression="zstd", statistics=True)  # noqa: E731
+                self.submit(_atomic_write, folder / part_name(self.parts[table]), write, ordered=False)
+                self.parts[table] += 1
         self.rows[table] += self.buffered[table]
         self.buffers[table], self.buffered[table] = [], 0
 
@@ -449,6 +458,13 @@ class Recorder:
     def _write_manifest_locked(self, durable: bool) -> None:
         text = json.dumps(self.manifest, indent=2, default=str)
         _atomic_write(self.run_dir / "manifest.json", lambda p: p.write_text(text + "\n"), durable=durable)
+
+
+def _pieces(height: int, most: int) -> list[tuple[int, int]]:
+    """`height` rows cut into the fewest runs of at most `most` rows, as equal as can be: (start, stop)."""
+    count = max(1, -(-height // most))
+    bounds = [height * i // count for i in range(count + 1)]
+    return list(itertools.pairwise(bounds))
 
 
 def _write_rows(path: Path, chunks: list[Rows], schema: pl.Schema) -> None:
