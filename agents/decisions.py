@@ -262,6 +262,16 @@ def _column_dtype(f: ChoiceField | NumberField | TextField) -> Any:
 
 # What a missing decision holds in each kind of column: no value any analysis could mistake for a move.
 MISSING_VALUE: dict[str, Any] = {"choice": -1, "number": math.nan, "text": None}
+# the accounting of an answer that cost nothing (see Decisions), one value each
+_NO_COST = {
+    "latency_ms": np.zeros(1, np.float64),
+    "prompt_tokens": np.zeros(1, np.int32),
+    "completion_tokens": np.zeros(1, np.int32),
+    "cached": np.zeros(1, bool),
+    "missing": np.zeros(1, bool),
+    "fallback_reason": np.full(1, None, object),
+    "attempts": np.zeros(1, np.int32),
+}
 
 
 @dataclass
@@ -312,11 +322,13 @@ class DecisionBatch:
         """Decision i's observation as a dict of scalars (what a prompt is rendered from)."""
         return {k: v[i] for k, v in self.obs.items()}
 
-    def uniforms(self) -> np.ndarray:
-        """One uniform draw in [0, 1) per decision, from its seed (for scripted randomness)."""
+    def uniforms(self, index: np.ndarray | None = None) -> np.ndarray:
+        """One uniform draw in [0, 1) per decision (those at `index` only, if given), from its seed (for
+        scripted randomness)."""
         if self.seeds is None:
             raise RuntimeError("seeds are filled in by the scheduler before policies run")
-        return (self.seeds >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+        seeds = self.seeds if index is None else self.seeds[index]
+        return (seeds >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
 @dataclass
@@ -351,18 +363,17 @@ class Decisions:
 
     @classmethod
     def scripted(cls, values: dict[str, np.ndarray]) -> Decisions:
-        """Answers computed locally: no latency, no tokens, never missing, no transcript."""
+        """Answers computed locally: no latency, no tokens, never missing, no transcript. The accounting
+        columns are read-only views of one zero each (a million scripted decisions a step cost no
+        memory for them); `put` them into answers of `empty` or `unanswered` to combine them."""
         n = len(next(iter(values.values())))
-        return cls(
-            values=values,
-            latency_ms=np.zeros(n, np.float64),
-            prompt_tokens=np.zeros(n, np.int32),
-            completion_tokens=np.zeros(n, np.int32),
-            cached=np.zeros(n, bool),
-            missing=np.zeros(n, bool),
-            fallback_reason=np.full(n, None, dtype=object),
-            attempts=np.zeros(n, np.int32),
-        )
+        return cls(values=values, **{name: np.broadcast_to(zero, n) for name, zero in _NO_COST.items()})
+
+    @classmethod
+    def _blank(cls, values: dict[str, np.ndarray]) -> Decisions:
+        """Writable zero-cost accounting for answers to be filled in by index."""
+        n = len(next(iter(values.values())))
+        return cls(values=values, **{name: np.full(n, zero[0], zero.dtype) for name, zero in _NO_COST.items()})
 
     @classmethod
     def empty(cls, spec: ActionSpec, n: int) -> Decisions:
@@ -371,13 +382,13 @@ class Decisions:
         for f in spec.fields:
             if f.kind == "text":
                 values[f.name][:] = ""
-        return cls.scripted(values)
+        return cls._blank(values)
 
     @classmethod
     def unanswered(cls, spec: ActionSpec, n: int) -> Decisions:
         """n decisions not obtained yet: MISSING_VALUE everywhere and `missing` set (no reason yet)."""
         values = {f.name: np.full(n, MISSING_VALUE[f.kind], dtype=_column_dtype(f)) for f in spec.fields}
-        out = cls.scripted(values)
+        out = cls._blank(values)
         out.missing[:] = True
         return out
 
@@ -400,13 +411,12 @@ class Decisions:
         """Write `part` (answers to batch.take(index)) into this batch's slots."""
         for key, column in part.values.items():
             self.values[key][index] = column
-        self.latency_ms[index] = part.latency_ms
-        self.prompt_tokens[index] = part.prompt_tokens
-        self.completion_tokens[index] = part.completion_tokens
-        self.cached[index] = part.cached
-        self.missing[index] = part.missing
-        self.fallback_reason[index] = part.fallback_reason
-        self.attempts[index] = part.attempts
+        for name in _NO_COST:
+            mine = getattr(self, name)
+            if not mine.flags.writeable:  # a scripted answer's shared zeros: its own copy from now on
+                mine = np.array(mine)
+                setattr(self, name, mine)
+            mine[index] = getattr(part, name)
         if part.messages is not None:
             if self.messages is None:
                 self.messages = np.full(len(self), None, dtype=object)

@@ -324,6 +324,10 @@ class Memory:
     def __len__(self) -> int:
         return len(self.last_opp)
 
+    def take(self, index: np.ndarray) -> Memory:
+        """The memories at `index`."""
+        return Memory(self.last_own[index], self.last_opp[index], self.prev_opp[index], self.opp_defected[index])
+
 
 def _last_played(own: np.ndarray, opp: np.ndarray, back: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """For every match, the index of the `back`-th last round both moves are known in (-1: none)."""
@@ -336,6 +340,30 @@ def _last_played(own: np.ndarray, opp: np.ndarray, back: int = 1) -> tuple[np.nd
     hit = (count == back) & played[:, ::-1]
     found = hit.any(axis=1)
     return np.where(found, t - 1 - hit.argmax(axis=1), -1), found
+
+
+def _every_memory() -> Memory:
+    """Every memory a player can be in (last own, last other's and the other's move before it: NONE, J
+    or F; whether the other ever played F), in the order `state_of` numbers them."""
+    moves = np.array([NONE, J, F], Move)
+    own, opp, prev, defected = np.meshgrid(moves, moves, moves, np.array([False, True]), indexing="ij")
+    return Memory(own.reshape(-1), opp.reshape(-1), prev.reshape(-1), defected.reshape(-1))
+
+
+STATES = _every_memory()
+
+
+def state_of(memory: Memory) -> np.ndarray:
+    """Each player's memory as its position in STATES (int32)."""
+    state = memory.last_own.astype(np.int32)
+    state *= 3
+    state += memory.last_opp
+    state *= 3
+    state += memory.prev_opp
+    state *= 2
+    state += memory.opp_defected
+    state -= NONE * (3 * 3 * 2 + 3 * 2 + 2)  # NONE, J and F numbered 0, 1 and 2
+    return state
 
 
 def memory_of(own: np.ndarray, opp: np.ndarray) -> Memory:
@@ -453,21 +481,30 @@ class IPDStrategy:
     @staticmethod
     def decide_mix(batch: DecisionBatch, names: dict[int, str], codes: np.ndarray | None) -> dict[str, np.ndarray]:
         """The moves of a batch whose decision i belongs to strategy names[codes[i]] (every decision to
-        names[0] without codes), in one pass: each strategy is a few operations on the whole batch's
-        memory, cheaper than splitting the batch by strategy. Decision i's move is the one its own
-        strategy gives it (from its own uniform draw), exactly as when decided apart."""
+        names[0] without codes), in one pass. A deterministic strategy reads only the player's memory
+        (54 possible states) and the round, so each is asked once per state and a decision's move is
+        looked up from its strategy and state (the memory-one strategies of Nowak & Sigmund (1993) as
+        tables); a stochastic one is asked on its own decisions with their own uniform draws. Decision
+        i's move is the one its own strategy gives it, exactly as when decided apart."""
         t = int(batch.context["round"])
         if MEMORY_KEYS[0] in batch.obs:
             memory = Memory(*(batch.obs[key] for key in MEMORY_KEYS))
         else:
             memory = memory_of(batch.obs["own"][:, :t], batch.obs["opp"][:, :t])
-        u = batch.uniforms() if STOCHASTIC.intersection(names.values()) else None
         if codes is None:
+            u = batch.uniforms() if names[0] in STOCHASTIC else None
             move = PLAYS[names[0]](memory, t, u).astype(np.int16)
         else:
-            move = np.empty(len(batch), np.int16)
+            table = np.zeros((max(names) + 1, len(STATES)), np.int16)
             for code, name in names.items():
-                np.copyto(move, PLAYS[name](memory, t, u), where=codes == code, casting="unsafe")
+                if name not in STOCHASTIC:
+                    table[code] = PLAYS[name](STATES, t, None)
+            where = np.asarray(codes, np.int32) * len(STATES)
+            where += state_of(memory)
+            move = table.reshape(-1)[where]
+            for code, name in names.items():
+                if name in STOCHASTIC and len(mine := np.flatnonzero(codes == code)):
+                    move[mine] = PLAYS[name](memory.take(mine), t, batch.uniforms(mine))
         out = {"move": move}
         if len(batch.spec.fields) > 1:  # the predict variant: (prediction, move)
             out["prediction"] = np.full(len(batch), -1, np.int16)
@@ -810,7 +847,8 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
         by_match = played.reshape(m, 2)
         world.moves[:, :, t] = by_match
         remember(world.memory(), played, by_match[:, ::-1].reshape(-1))
-        void = (by_match < 0).any(axis=1)  # a missing move voids the match's round for both players
+        # a missing move voids the match's round for both players
+        void = (missing[0::2] | missing[1::2]) if missing.any() else np.zeros(m, bool)
         points = self.payoffs[0, np.maximum(by_match[:, 0], 0), np.maximum(by_match[:, 1], 0)]  # (row's, col's)
         if void.any():
             points = np.where(void[:, None], np.nan, points)

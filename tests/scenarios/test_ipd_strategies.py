@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from agents.decisions import DecisionBatch
-from scenarios.ipd import MOVE_SPEC, STRATEGIES, IPDStrategy
+from scenarios.ipd import MOVE_SPEC, STATES, STRATEGIES, IPDStrategy, state_of
 
 
 def play(a: str, b: str, rounds: int = 10, seed: int = 0) -> tuple[str, str]:
@@ -86,3 +86,10 @@ def test_a_mixed_batch_in_one_pass_gives_each_decision_its_own_strategys_move():
             part = np.flatnonzero(codes == code)
             alone = IPDStrategy(name).decide(batch.take(part))["move"]
             assert np.array_equal(mixed[part], alone), f"{name} in round {t}"
+
+
+def test_every_memory_has_its_own_state_number():
+    """The table path of `decide_mix` looks moves up by `state_of`: one number per memory, 0..53."""
+    assert np.array_equal(state_of(STATES), np.arange(len(STATES)))
+    assert len({tuple(int(f[i]) for f in (STATES.last_own, STATES.last_opp, STATES.prev_opp, STATES.opp_defected))
+                for i in range(len(STATES))}) == len(STATES) == 54  # fmt: skip
