@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -274,6 +275,13 @@ _NO_COST = {
 }
 
 
+@lru_cache(maxsize=64)
+def _no_cost(n: int) -> dict[str, np.ndarray]:
+    """`_NO_COST` for n answers as read-only views (a step asks the same number of decisions as the
+    last, so the views are made once, not every step)."""
+    return {name: np.broadcast_to(zero, n) for name, zero in _NO_COST.items()}
+
+
 @dataclass
 class DecisionBatch:
     """Many decisions of one kind in one step, as columns.
@@ -366,8 +374,7 @@ class Decisions:
         """Answers computed locally: no latency, no tokens, never missing, no transcript. The accounting
         columns are read-only views of one zero each (a million scripted decisions a step cost no
         memory for them); `put` them into answers of `empty` or `unanswered` to combine them."""
-        n = len(next(iter(values.values())))
-        return cls(values=values, **{name: np.broadcast_to(zero, n) for name, zero in _NO_COST.items()})
+        return cls(values=values, **_no_cost(len(next(iter(values.values())))))
 
     @classmethod
     def _blank(cls, values: dict[str, np.ndarray]) -> Decisions:

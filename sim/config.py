@@ -57,7 +57,9 @@ class RunOptions(_Strict):
     ray_address: str | None = None
     shard_cpus: float = Field(default=1.0, gt=0)
     overwrite: bool = False
-    flush_rows: int = Field(default=500_000, ge=1, description="buffered rows per table before a part is written")
+    flush_rows: int = Field(
+        default=500_000, ge=1, description="rows buffered per table before a write, in parts of at most this many"
+    )
     progress: bool = True
     log_every: int = Field(default=1, ge=0, description="a summary line every k steps; 0 = none")
     checkpoint_every: int | None = Field(

@@ -27,6 +27,19 @@ def test_parts_stream_with_flat_memory(tmp_path):
     assert not list(run_dir.rglob("*.tmp"))
 
 
+def test_a_step_larger_than_flush_rows_is_written_as_equal_parts_in_order(tmp_path):
+    """90 rows a step with flush_rows=40: three parts of 30 rows each, which read back as the step."""
+    run_dir = run(compose(["population.size=10", "run.flush_rows=40", "scenario.rounds=2", f"run.dir={tmp_path}",
+                           "run.progress=false"]))  # fmt: skip
+    parts = sorted((run_dir / "interactions").iterdir())
+    assert [pl.read_parquet(p).height for p in parts] == [30] * 6
+    whole = read_table(run_dir, "interactions")
+    assert pl.concat([pl.read_parquet(p) for p in parts]).equals(whole)
+    assert whole["step"].to_list() == [0] * 90 + [1] * 90
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["totals"]["parts"]["interactions"] == 6 and manifest["totals"]["rows"]["interactions"] == 180
+
+
 def test_failed_run_keeps_complete_parts_and_says_why(tmp_path, monkeypatch):
     original = IteratedGame.resolve
 
