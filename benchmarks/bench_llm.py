@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -171,29 +172,36 @@ def _with_cold_cache(config: BackendConfig, batch: DecisionBatch, population: Po
         return through_policy(config.model_copy(update={"cache_dir": cache}), batch, population, True)
 
 
-def cli_cpu_per_decision(base_url: str, agents: tuple[int, int], rounds: int) -> None:
+def cli_cpu_per_decision(base_url: str, agents: tuple[int, int], rounds: int, repeats: int) -> None:
     """The engine end to end: `socsim` LLM-only IPD runs of two sizes; CPU per decision from the
-    difference (start-up, imports and the run directory cancel out)."""
-    measured = []
-    for size in agents:
-        with tempfile.TemporaryDirectory() as tmp:
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            start = time.perf_counter()
-            overrides = [
-                "scenario=ipd", f"population.size={size}", f"population.mix={{llm:{size}}}",
-                f"scenario.rounds={rounds}", "backend=vllm", f"backend.base_url={base_url}", "backend.model=fake",
-                f"backend.cache_dir={tmp}/cache", f"run.dir={tmp}/run", "run.progress=false", f"hydra.run.dir={tmp}/h",
-            ]  # fmt: skip
-            subprocess.run([sys.executable, "-m", "sim", *overrides], check=True, capture_output=True, cwd=ROOT)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-            decisions = size * (size - 1) * rounds  # complete graph, both players, every round
-            measured.append((decisions, cpu, time.perf_counter() - start))
-    (d1, c1, w1), (d2, c2, w2) = measured
-    per = (c2 - c1) * 1000 / (d2 - d1)
-    print(f"socsim CLI, LLM-only IPD, {rounds} rounds: {d1} decisions {c1:.2f} CPU s ({w1:.1f} s wall); "
-          f"{d2} decisions {c2:.2f} CPU s ({w2:.1f} s wall)")  # fmt: skip
-    print(f"  engine CPU per decision (difference): {per:.3f} ms = {1000 / per:.0f} decisions/s per core")
+    difference (start-up, imports and the run directory cancel out). The pair runs `repeats` times,
+    interleaved, and the median difference is reported: a process's start-up CPU alone moves by a
+    tenth of a second between runs, a tenth of the figure."""
+    per_pair = []
+    for _ in range(repeats):
+        measured = []
+        for size in agents:
+            with tempfile.TemporaryDirectory() as tmp:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                start = time.perf_counter()
+                overrides = [
+                    "scenario=ipd", f"population.size={size}", f"population.mix={{llm:{size}}}",
+                    f"scenario.rounds={rounds}", "backend=vllm", f"backend.base_url={base_url}", "backend.model=fake",
+                    f"backend.cache_dir={tmp}/cache", f"run.dir={tmp}/run", "run.progress=false",
+                    f"hydra.run.dir={tmp}/h",
+                ]  # fmt: skip
+                subprocess.run([sys.executable, "-m", "sim", *overrides], check=True, capture_output=True, cwd=ROOT)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+                decisions = size * (size - 1) * rounds  # complete graph, both players, every round
+                measured.append((decisions, cpu, time.perf_counter() - start))
+        (d1, c1, w1), (d2, c2, w2) = measured
+        per_pair.append((c2 - c1) * 1000 / (d2 - d1))
+        print(f"socsim CLI, LLM-only IPD, {rounds} rounds: {d1} decisions {c1:.2f} CPU s ({w1:.1f} s wall); "
+              f"{d2} decisions {c2:.2f} CPU s ({w2:.1f} s wall)")  # fmt: skip
+    per = statistics.median(per_pair)
+    print(f"  engine CPU per decision (difference): {per:.3f} ms = {1000 / per:.0f} decisions/s per core "
+          f"(median of {repeats} pairs; {min(per_pair):.3f}-{max(per_pair):.3f} ms)")
 
 
 def fake_server() -> tuple[subprocess.Popen, str]:
@@ -234,7 +242,7 @@ def main() -> None:
         print(f"  fastest client wall rate {fastest:.0f}/s vs server ceiling {ceiling:.0f}/s: "
               f"{'the server is not the limit' if fastest < 0.8 * ceiling else 'near the server ceiling'}")  # fmt: skip
         if not args.no_cli:
-            cli_cpu_per_decision(url, (12, 24), rounds=5)
+            cli_cpu_per_decision(url, (12, 24), rounds=5, repeats=args.repeats)
     finally:
         proc.terminate()
         proc.wait()

@@ -88,7 +88,10 @@ CLIENT_LINE = re.compile(
     re.MULTILINE,
 )
 
-ENGINE_LINE = re.compile(r"engine CPU per decision \(difference\): (?P<ms>[0-9.]+) ms = (?P<rate>[0-9.]+) decisions/s")
+ENGINE_LINE = re.compile(
+    r"engine CPU per decision \(difference\): (?P<ms>[0-9.]+) ms = (?P<rate>[0-9.]+) decisions/s per core"
+    r"(?: \((?P<how>[^)]*)\))?"
+)
 
 
 def client(quick: bool, repeats: int, out: Reporter) -> None:
@@ -107,7 +110,8 @@ def client(quick: bool, repeats: int, out: Reporter) -> None:
         out.add(Figure(
             GROUP, "bench_llm.py: engine CPU per decision, full CLI run", float(engine["rate"]),
             "decisions/s per core", target=Target("value", ">=", 2000, "issue 16 item 4: per core"),
-            note=f"{engine['ms']} CPU ms/decision (two LLM-only IPD runs' CPU difference over their decisions)",
+            note=f"{engine['ms']} CPU ms/decision (two LLM-only IPD runs' CPU difference over their decisions"
+            + (f"; {engine['how']})" if engine["how"] else ")"),
         ))  # fmt: skip
     for name, match in found.items():
         target = Target("value", ">=", 2000, "issue 16 item 4: per core") if name == "LLMPolicy" else None

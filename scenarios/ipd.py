@@ -849,7 +849,10 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
         remember(world.memory(), played, by_match[:, ::-1].reshape(-1))
         # a missing move voids the match's round for both players
         void = (missing[0::2] | missing[1::2]) if missing.any() else np.zeros(m, bool)
-        points = self.payoffs[0, np.maximum(by_match[:, 0], 0), np.maximum(by_match[:, 1], 0)]  # (row's, col's)
+        moves = np.maximum(by_match, 0) if void.any() else by_match  # a void round's points are NaN below
+        outcome = moves[:, 0] << 1
+        outcome |= moves[:, 1]  # row's move, column's move as one number, 0..3
+        points = np.take(self.payoffs[0].reshape(4, 2), outcome.astype(np.intp), axis=0)  # (row's, col's)
         if void.any():
             points = np.where(void[:, None], np.nan, points)
         predicted = answer.values.get("prediction")

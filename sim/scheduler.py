@@ -237,7 +237,7 @@ def _account(totals: Totals, meta: Rows) -> None:
         return
     policy = meta.columns["policy"]
     assert isinstance(policy, Codes)
-    counts = np.bincount(np.asarray(policy.codes, np.int64), minlength=len(policy.labels))
+    counts = np.bincount(policy.codes, minlength=len(policy.labels))
     for name, code in sorted((name, code) for code, name in enumerate(policy.labels)):
         if counts[code]:
             totals.decisions[name] += int(counts[code])

@@ -85,13 +85,16 @@ def test_client_figures_are_read_from_bench_llm_output():
         "  LLMPolicy                             2021 decisions/s   0.494 CPU ms/decision   2023 decisions/s per core\n"
         "  LLMPolicy + transcripts               1740 decisions/s   0.575 CPU ms/decision   1740 decisions/s per core\n"
         "socsim CLI, LLM-only IPD, 5 rounds: 660 decisions 2.40 CPU s (2.3 s wall)\n"
-        "  engine CPU per decision (difference): 0.499 ms = 2003 decisions/s per core\n"
+        "  engine CPU per decision (difference): 0.499 ms = 2003 decisions/s per core (median of 3 pairs; "
+        "0.470-0.561 ms)\n"
     )
     found = {m["name"]: (float(m["rate"]), float(m["cpu"])) for m in CLIENT_LINE.finditer(output)}
     assert found == {"bare openai loop (httpx2)": (433, 2.309), "LLMPolicy": (2021, 0.494),
                      "LLMPolicy + transcripts": (1740, 0.575)}  # fmt: skip
     engine = ENGINE_LINE.search(output)
     assert engine is not None and (engine["ms"], engine["rate"]) == ("0.499", "2003")
+    assert engine["how"] == "median of 3 pairs; 0.470-0.561 ms"
+    assert ENGINE_LINE.search(output.replace(" (median of 3 pairs; 0.470-0.561 ms)", ""))["how"] is None
 
 
 @pytest.mark.parametrize(
