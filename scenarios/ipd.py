@@ -389,10 +389,15 @@ def remember(memory: Memory, own: np.ndarray, opp: np.ndarray) -> None:
     """Add one round (own and other's move per player, -1 where unknown) to `memory`, in place: exactly
     what `memory_of` gives for the histories with this round appended."""
     played = (own >= 0) & (opp >= 0)
-    np.copyto(memory.prev_opp, memory.last_opp, where=played)
-    np.copyto(memory.last_opp, opp, where=played)
-    np.copyto(memory.last_own, own, where=played)
-    memory.opp_defected[opp == F] = True
+    if played.all():  # the common case: plain copies cost a fraction of masked ones
+        memory.prev_opp[:] = memory.last_opp
+        memory.last_opp[:] = opp
+        memory.last_own[:] = own
+    else:
+        np.copyto(memory.prev_opp, memory.last_opp, where=played)
+        np.copyto(memory.last_opp, opp, where=played)
+        np.copyto(memory.last_own, own, where=played)
+    np.logical_or(memory.opp_defected, opp == F, out=memory.opp_defected)
 
 
 def _const(move: int):
@@ -843,7 +848,7 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
         if self.config.noise:
             flipped = (rng.random(2 * m) < self.config.noise) & ~missing  # noise flips a move that was made
             intended ^= flipped
-        played = np.where(missing, -1, intended).astype(np.int8)  # one entry per decision
+        played = np.where(missing, -1, intended).astype(np.int8) if missing.any() else intended  # per decision
         by_match = played.reshape(m, 2)
         world.moves[:, :, t] = by_match
         remember(world.memory(), played, by_match[:, ::-1].reshape(-1))
@@ -852,9 +857,11 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
         moves = np.maximum(by_match, 0) if void.any() else by_match  # a void round's points are NaN below
         outcome = moves[:, 0] << 1
         outcome |= moves[:, 1]  # row's move, column's move as one number, 0..3
-        points = np.take(self.payoffs[0].reshape(4, 2), outcome.astype(np.intp), axis=0)  # (row's, col's)
+        table, outcome = self.payoffs[0].reshape(4, 2), outcome.astype(np.intp)
+        points = np.take(table, outcome, axis=0)  # (row's, col's): each player's own points
+        others = np.take(table[:, ::-1], outcome, axis=0)  # (col's, row's): each player's opponent's
         if void.any():
-            points = np.where(void[:, None], np.nan, points)
+            points, others = np.where(void[:, None], np.nan, points), np.where(void[:, None], np.nan, others)
         predicted = answer.values.get("prediction")
         match_id, target_id, _, _ = self._columns_of(world)
         rows = Rows(
@@ -867,7 +874,7 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
                 "action": Codes(played, MOVES),
                 "flipped": flipped,
                 "payoff_actor": points.reshape(-1),  # NaN (a void round) is recorded as null
-                "payoff_target": points[:, ::-1].reshape(-1),
+                "payoff_target": others.reshape(-1),
                 "prediction": Const(None) if predicted is None else Codes(predicted, MOVES),
                 "shown_first": self.shown_first(batches[0]),
             },

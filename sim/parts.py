@@ -20,7 +20,7 @@ the part had been written from a DataFrame holding the same values).
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -60,22 +60,31 @@ def arrow_column(column: Column, height: int, dtype: pl.DataType, name: str) -> 
             return pa.nulls(height, target)
         if dtype == pl.Boolean:  # Parquet has no dictionary for booleans: bits, which cost less
             return pa.array(np.full(height, bool(column.value)), target)
-        return pa.DictionaryArray.from_arrays(pa.array(np.zeros(height, np.int8)), pa.array([column.value], target))
+        return pa.DictionaryArray.from_arrays(_only_entry(height), pa.array([column.value], target), safe=False)
     if isinstance(column, Codes):
         if dtype != pl.String:
             raise TypeError(f"column {name!r}: text codes for a {dtype} column")
         dictionary, where = _text_dictionary(column.labels)
-        codes = where[np.asarray(column.codes, np.int64)] if (where[:-1] != np.arange(len(column.labels))).any() else (
-            np.asarray(column.codes, np.int32)
-        )  # fmt: skip
-        return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), dictionary)
+        codes = np.asarray(column.codes)
+        if codes.dtype.kind != "i" or (where[:-1] != np.arange(len(column.labels))).any():
+            codes = where[codes.astype(np.int64)]  # labels renumbered around the null ones
+        nulls = codes < 0 if len(codes) and codes.min() < 0 else None  # the codes are used as they are
+        return pa.DictionaryArray.from_arrays(pa.array(codes, mask=nulls), dictionary)
     array = np.asarray(column)
     if array.dtype == object:
         return pa.array(array, target, from_pandas=True)
     if dtype == pl.String:
         raise TypeError(f"column {name!r}: {array.dtype} values for a String column")
     array = np.asarray(array, dtype=target.to_pandas_dtype())  # numpy casts (no pyarrow.compute needed)
-    return pa.array(array, target, from_pandas=array.dtype.kind == "f")  # a NaN is recorded as null
+    nan = array.dtype.kind == "f" and bool(np.isnan(array).any())
+    return pa.array(array, target, from_pandas=nan)  # a NaN is recorded as null; without one, no copy
+
+
+@lru_cache(maxsize=4)
+def _only_entry(height: int) -> pa.Array:
+    """`height` references to the only entry of a one-entry dictionary: one array (immutable) for all
+    the constant columns of parts of this height."""
+    return pa.array(np.zeros(height, np.int8))
 
 
 def arrow_table(rows: Rows, schema: pl.Schema) -> pa.Table:
