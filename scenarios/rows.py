@@ -9,15 +9,15 @@ A column is one of:
   column is recorded as null: a value that is not there;
 - `Codes(codes, labels)`: text as small integer codes into a few labels (-1: null). Written as a
   dictionary-encoded column, so "J"/"F" or a policy name is never re-encoded row by row;
-- `Const(value)`: the same value in every row (None: null in every row). Text is written once per part
-  (a one-entry dictionary); a number is written as a plain column, which compression shrinks to a few
-  bytes but the encoder still passes over row by row (a dictionary measured slower for numbers).
+- `Const(value)`: the same value in every row (None, or a float NaN: null in every row). Written once
+  per part, as a one-entry dictionary (a boolean as a column of bits, which Parquet stores compactly).
 Types are the table's declared ones (the recorder casts); a column read back is the same as if it had
 been written from a DataFrame with those values.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -121,7 +121,8 @@ class Rows:
 
 def _series(name: str, column: Column, height: int, dtype: pl.DataType | None) -> pl.Series:
     if isinstance(column, Const):
-        series = pl.repeat(column.value, height, dtype=dtype, eager=True).alias(name)
+        value = None if isinstance(column.value, float) and math.isnan(column.value) else column.value
+        series = pl.repeat(value, height, dtype=dtype, eager=True).alias(name)
     elif isinstance(column, Codes):
         series = column.series(name)
     elif column.dtype == object:

@@ -9,10 +9,10 @@ pyarrow. Each column is encoded the way that costs least to write for what it ho
 - text held as codes is a dictionary too (a policy name or a move is stored once per part, not
   re-encoded row by row);
 - numbers that take few distinct values (payoffs, the ids of a small population) are dictionary-
-  encoded, and integers that never decrease (match ids, rounds) delta-encoded; other numbers are
+  encoded, and integers that never decrease (match ids) delta-encoded; other numbers are
   plain, handed over without a copy where their type is already the declared one.
 Statistics (min/max per column) are kept for numbers, which readers use to skip parts (a filter on
-the step or an id), and left out for text, where they cost a third of writing a dictionary column.
+the step or an id), and left out for text, where they cost about as much as writing the column.
 The choice changes how a part is stored, never what it holds. The file's schema is the table's
 declared one (Arrow's own schema is not stored, so a reader sees plain String columns, exactly as if
 the part had been written from a DataFrame holding the same values).
@@ -20,6 +20,7 @@ the part had been written from a DataFrame holding the same values).
 
 from __future__ import annotations
 
+import math
 from functools import cache, lru_cache
 from pathlib import Path
 
@@ -56,8 +57,8 @@ def arrow_column(column: Column, height: int, dtype: pl.DataType, name: str) -> 
     and for a value the same in every row)."""
     target = arrow_type(dtype)
     if isinstance(column, Const):
-        if column.value is None:
-            return pa.nulls(height, target)
+        if column.value is None or (isinstance(column.value, float) and math.isnan(column.value)):
+            return pa.nulls(height, target)  # a NaN is recorded as null, as in a column of numbers
         if dtype == pl.Boolean:  # Parquet has no dictionary for booleans: bits, which cost less
             return pa.array(np.full(height, bool(column.value)), target)
         return pa.DictionaryArray.from_arrays(_only_entry(height), pa.array([column.value], target), safe=False)

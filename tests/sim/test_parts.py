@@ -32,7 +32,7 @@ def steps(draw) -> Rows:
         "step": Const(draw(st.integers(0, 5))),
         "actor_id": rng.integers(0, 100, n),
         "action": Codes(rng.integers(-1, 2, n).astype(np.int8), LABELS),
-        "payoff": payoff,
+        "payoff": Const(float("nan")) if draw(st.booleans()) and n % 4 == 0 else payoff,  # a NaN: null
         "flipped": Const(False) if draw(st.booleans()) else rng.random(n) < 0.5,
         "model": {"const": Const("m-a"), "none": Const(None),
                   "codes": Codes(rng.integers(-1, 2, n).astype(np.int16), (None, "m-b"))}[model],
