@@ -73,27 +73,22 @@ class Rows:
 
     def take(self, index: np.ndarray) -> Rows:
         """The rows at `index` (non-negative positions)."""
-        taken: dict[str, Column] = {}
-        for name, column in self.columns.items():
-            if isinstance(column, Const):
-                taken[name] = column
-            elif isinstance(column, Codes):
-                taken[name] = Codes(column.codes[index], column.labels)
-            else:
-                taken[name] = column[index]
-        return Rows(len(index), taken)
+        return self._pick(index, len(index))
 
-    def slice(self, start: int, stop: int) -> Rows:
-        """Rows start..stop-1, as views (no copy)."""
-        sliced: dict[str, Column] = {}
+    def slice(self, offset: int, length: int) -> Rows:
+        """`length` rows from `offset` on, as views (no copy); as polars' `DataFrame.slice`."""
+        return self._pick(slice(offset, offset + length), max(0, min(length, self.height - offset)))
+
+    def _pick(self, where: np.ndarray | slice, height: int) -> Rows:
+        picked: dict[str, Column] = {}
         for name, column in self.columns.items():
             if isinstance(column, Const):
-                sliced[name] = column
+                picked[name] = column
             elif isinstance(column, Codes):
-                sliced[name] = Codes(column.codes[start:stop], column.labels)
+                picked[name] = Codes(column.codes[where], column.labels)
             else:
-                sliced[name] = column[start:stop]
-        return Rows(max(0, min(stop, self.height) - start), sliced)
+                picked[name] = column[where]
+        return Rows(height, picked)
 
     def frame(self, schema: Mapping[str, pl.DataType] | None = None) -> pl.DataFrame:
         """The rows as a DataFrame (columns cast to `schema` where it names them)."""

@@ -328,24 +328,21 @@ class Recorder:
         chunks, schema = self.buffers[table], self.schemas[table]
         folder = self.run_dir / table
         folder.mkdir(exist_ok=True)
+        stacked: Rows | pl.DataFrame
         if all(isinstance(chunk, Rows) for chunk in chunks):
             # stacked here, built and written on the writer thread: stacking thousands of small steps
             # is Python work, which on the writer thread would take turns with the next steps for the
             # GIL and slow them down more than it costs here (encoding and compressing release the GIL)
-            rows = Rows.concat(chunks)
-            for start, stop in _pieces(rows.height, self.flush_rows):
-                part = [rows.slice(start, stop)]
-                path = folder / part_name(self.parts[table])
-                self.submit(_atomic_write, path, lambda p, part=part: _write_rows(p, part, schema), ordered=False)
-                self.parts[table] += 1
+            stacked = Rows.concat(chunks)
+            write = lambda path, piece: _write_rows(path, [piece], schema)  # noqa: E731
         else:
-            frames = [chunk.frame(schema) if isinstance(chunk, Rows) else chunk for chunk in chunks]
-            frame = pl.concat(frames, how="vertical", rechunk=False)
-            for start, stop in _pieces(frame.height, self.flush_rows):
-                piece = frame.slice(start, stop - start)
-                write = lambda p, piece=piece: piece.write_parquet(p, compression="zstd", statistics=True)  # noqa: E731
-                self.submit(_atomic_write, folder / part_name(self.parts[table]), write, ordered=False)
-                self.parts[table] += 1
+            stacked = pl.concat([c.frame(schema) if isinstance(c, Rows) else c for c in chunks], rechunk=False)
+            write = lambda path, piece: piece.write_parquet(path, compression="zstd", statistics=True)  # noqa: E731
+        for start, stop in _pieces(stacked.height, self.flush_rows):
+            piece = stacked.slice(start, stop - start)
+            self.submit(_atomic_write, folder / part_name(self.parts[table]), lambda p, piece=piece: write(p, piece),
+                        ordered=False)  # fmt: skip
+            self.parts[table] += 1
         self.rows[table] += self.buffered[table]
         self.buffers[table], self.buffered[table] = [], 0
 
