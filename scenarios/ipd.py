@@ -848,19 +848,21 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
         if self.config.noise:
             flipped = (rng.random(2 * m) < self.config.noise) & ~missing  # noise flips a move that was made
             intended ^= flipped
-        played = np.where(missing, -1, intended).astype(np.int8) if missing.any() else intended  # per decision
+        lost = bool(missing.any())
+        played = np.where(missing, -1, intended).astype(np.int8) if lost else intended  # one entry per decision
         by_match = played.reshape(m, 2)
         world.moves[:, :, t] = by_match
         remember(world.memory(), played, by_match[:, ::-1].reshape(-1))
         # a missing move voids the match's round for both players
-        void = (missing[0::2] | missing[1::2]) if missing.any() else np.zeros(m, bool)
-        moves = np.maximum(by_match, 0) if void.any() else by_match  # a void round's points are NaN below
+        void = (missing[0::2] | missing[1::2]) if lost else np.zeros(m, bool)
+        voided = bool(void.any())
+        moves = np.maximum(by_match, 0) if voided else by_match  # a void round's points are NaN below
         outcome = moves[:, 0] << 1
         outcome |= moves[:, 1]  # row's move, column's move as one number, 0..3
         table, outcome = self.payoffs[0].reshape(4, 2), outcome.astype(np.intp)
         points = np.take(table, outcome, axis=0)  # (row's, col's): each player's own points
         others = np.take(table[:, ::-1], outcome, axis=0)  # (col's, row's): each player's opponent's
-        if void.any():
+        if voided:
             points, others = np.where(void[:, None], np.nan, points), np.where(void[:, None], np.nan, others)
         predicted = answer.values.get("prediction")
         match_id, target_id, _, _ = self._columns_of(world)
@@ -880,11 +882,10 @@ class IteratedGame(BaseScenario[IPDConfig, IPDWorld]):
             },
         )
         world.round = t + 1
-        made = played if not void.any() else played[played >= 0]
+        made = played[played >= 0] if voided else played
         summary = {
             "J_rate": float(1.0 - made.mean()) if len(made) else float("nan"),
-            "mean_payoff": (float(points.mean() if not void.any() else np.nanmean(points)) if (~void).any()
-                            else float("nan")),
+            "mean_payoff": float(np.nanmean(points) if voided else points.mean()) if not void.all() else float("nan"),
         }
         decision_of = {"interactions": self._columns_of(world)[3]}  # row i records decision i
         return StepResult(world=world, tables={"interactions": rows}, summary=summary, decision_of=decision_of)
