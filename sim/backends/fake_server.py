@@ -56,7 +56,8 @@ class FakeOpenAIServer:
     """Serves GET /v1/models and POST /v1/chat/completions on 127.0.0.1 from a background thread.
 
     `inject(seed, *faults)`: the next requests carrying that seed misbehave in order (see FAULTS);
-    `default`: what every other request does. `requests` records every completion request body."""
+    `default`: what every other request does. `requests` records every completion
+    request body, `headers` its headers."""
 
     def __init__(
         self,
@@ -84,6 +85,7 @@ class FakeOpenAIServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # the headers of every completion request, names in lower case
         self._faults: dict[int, deque[str]] = defaultdict(deque)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -136,14 +138,16 @@ class FakeOpenAIServer:
                 method, path, _ = lines[0].split(" ", 2)
                 headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
                 raw = await reader.readexactly(int(headers.get("content-length", 0)))
-                if not await self._respond(method, path, raw, writer):
+                if not await self._respond(method, path, raw, writer, headers):
                     return
         except (asyncio.IncompleteReadError, ConnectionError, ValueError):
             pass
         finally:
             writer.close()
 
-    async def _respond(self, method: str, path: str, raw: bytes, writer: asyncio.StreamWriter) -> bool:
+    async def _respond(
+        self, method: str, path: str, raw: bytes, writer: asyncio.StreamWriter, headers: dict[str, str]
+    ) -> bool:
         """Write one response; False when the connection must be dropped."""
         route = path.split("?", 1)[0].rstrip("/")
         if method == "GET" and route.endswith("/models"):
@@ -164,6 +168,7 @@ class FakeOpenAIServer:
         seed = int(body.get("seed") or 0)
         if self.record:
             self.requests.append(body)
+            self.headers.append(headers)
             self.arrivals.append((seed, time.monotonic()))
         queue = self._faults.get(seed)
         fault = queue.popleft() if queue else self.default

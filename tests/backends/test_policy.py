@@ -46,6 +46,17 @@ def test_choice_requests_carry_seed_structured_choice_and_spec_temperature(fake_
     assert (out.attempts == 1).all() and list(out.reply) == [("J", "F")[v] for v in out.values["move"]]
 
 
+def test_requests_carry_the_key_and_none_of_the_sdks_telemetry_headers(fake_openai, tmp_path, monkeypatch):
+    """Every header is CPU per request on both sides; a server has no use for the SDK's telemetry."""
+    monkeypatch.setenv("SOCSIM_TEST_KEY", "sk-test")
+    decide(backend(fake_openai, tmp_path, api_key_env="SOCSIM_TEST_KEY"), move_batch(4))
+    assert len(fake_openai.headers) == 4
+    for headers in fake_openai.headers:
+        assert headers["authorization"] == "Bearer sk-test" and headers["content-type"] == "application/json"
+        assert headers["user-agent"].startswith("AsyncOpenAI/Python ")
+        assert not [name for name in headers if name.startswith("x-stainless")], headers
+
+
 def test_backend_temperature_applies_when_spec_sets_none(fake_openai, tmp_path):
     decide(backend(fake_openai, tmp_path, temperature=1.3), give_batch(2, [5, 5]))
     assert {r["temperature"] for r in fake_openai.requests} == {1.3}
