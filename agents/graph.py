@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from agents.generators import edge_keys, watts_strogatz_edges
+from agents.generators import edge_keys, erdos_renyi_edges, watts_strogatz_edges
 
 
 @dataclass(frozen=True)
@@ -43,21 +43,44 @@ class SocialGraph:
             if (edges[:, 0] == edges[:, 1]).any():
                 raise ValueError("self-loop in edge list")
         key = edge_keys(edges[:, 0], edges[:, 1], n)
-        keys, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        und = np.stack([keys // n, keys % n], axis=1) if len(edges) else edges
-        if weights is not None:
-            weights = np.asarray(weights, np.float64)
-            if (weights != weights[first][inverse]).any():
+        # Sorted, keeping the first of each run of equal keys: numpy 2's np.unique hashes int64 keys,
+        # ten times slower than sorting them for a few million edges.
+        order = np.argsort(key, kind="stable") if weights is not None else None
+        ordered = key[order] if order is not None else np.sort(key)
+        first = np.ones(len(key), dtype=bool)
+        np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+        keys = ordered[first]
+        if order is not None:
+            given = np.asarray(weights, np.float64)
+            weights = given[order[first]]  # each edge's weight where it first appears
+            edge_of = np.empty(len(key), dtype=np.int64)  # the edge each given pair is
+            edge_of[order] = np.cumsum(first) - 1
+            if (given != weights[edge_of]).any():
                 raise ValueError("an edge appears twice with different weights")
-            weights = weights[first]
-        src = np.concatenate([und[:, 0], und[:, 1]])
-        dst = np.concatenate([und[:, 1], und[:, 0]])
-        order = np.lexsort((dst, src))
-        src, dst = src[order], dst[order]
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
-        arc = None if weights is None else np.concatenate([weights, weights])[order]
-        return cls(n=n, indptr=indptr, indices=dst.astype(np.int64), edges=und, weights=weights, arc_weights=arc)
+        low, high = keys // n, keys % n  # the edges (low < high), sorted by low, then high
+        und = np.stack([low, high], axis=1)
+        # Node s's neighbours in order are the lows of its edges as the high end (all below s), then the
+        # highs of its edges as the low end (all above s). The edges are sorted by low, so the second
+        # group is in order as it stands, and a stable sort by high puts the first in order: two
+        # scatters then fill the rows, with no sort of all 2m arcs.
+        below, above = np.bincount(high, minlength=n), np.bincount(low, minlength=n)
+        indptr, low_start, high_start = (np.zeros(n + 1, dtype=np.int64) for _ in range(3))
+        np.cumsum(below + above, out=indptr[1:])
+        np.cumsum(above, out=low_start[1:])  # where each node's edges as the low end begin in `keys`
+        np.cumsum(below, out=high_start[1:])  # ... and as the high end, in `keys` sorted by high
+        rank = np.arange(len(keys), dtype=np.int64)
+        as_low = indptr[low] + below[low] + (rank - low_start[low])
+        by_high = np.argsort(high, kind="stable")
+        ends = high[by_high]
+        as_high = np.empty(len(keys), dtype=np.int64)
+        as_high[by_high] = indptr[ends] + (rank - high_start[ends])
+        indices = np.empty(2 * len(keys), dtype=np.int64)
+        indices[as_low], indices[as_high] = high, low
+        arc = None
+        if weights is not None:
+            arc = np.empty(2 * len(keys), dtype=np.float64)
+            arc[as_low], arc[as_high] = weights, weights
+        return cls(n=n, indptr=indptr, indices=indices, edges=und, weights=weights, arc_weights=arc)
 
     @classmethod
     def complete_graph(cls, n: int) -> SocialGraph:
@@ -174,7 +197,7 @@ def build_graph(config: GraphConfig, n: int, seed: int, persona_ids: list[str] |
         case Complete():
             return SocialGraph.complete_graph(n)
         case ErdosRenyi(p=p):
-            return _from_networkx(n, nx.fast_gnp_random_graph(n, p, seed=seed))
+            return SocialGraph.from_edges(n, erdos_renyi_edges(n, p, seed))
         case WattsStrogatz(k=k, p=p):
             if k >= n:
                 raise ValueError(f"graph.k={k} must be smaller than population.size={n}")

@@ -86,10 +86,10 @@ def expected_edges(graph: Any, n: int) -> tuple[float, bool]:
     match graph.kind:
         case "complete":
             return pairs, False
-        case "erdos_renyi":
-            return graph.p * pairs, True
+        case "erdos_renyi":  # agents/generators.py: edge arrays, no networkx Graph
+            return graph.p * pairs, False
         case "watts_strogatz":
-            return n * graph.k / 2, True
+            return n * graph.k / 2, False
         case "barabasi_albert":
             return float(graph.m * n), True
         case "stochastic_block":

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+import random
+
 import networkx as nx
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.generators import watts_strogatz_edges
+from agents.generators import erdos_renyi_edges, python_random_bits, python_randoms, watts_strogatz_edges
 from agents.graph import SocialGraph
 
 
@@ -38,3 +41,34 @@ def test_a_large_rewired_ring_is_networkx_too() -> None:
     ours = SocialGraph.from_edges(20_000, watts_strogatz_edges(20_000, 6, 0.1, 7))
     theirs = SocialGraph.from_edges(20_000, networkx_edges(nx.watts_strogatz_graph(20_000, 6, 0.1, seed=7)))
     assert len(ours.edges) == 60_000 and np.array_equal(ours.edges, theirs.edges)
+
+
+@st.composite
+def erdos_renyi_args(draw: st.DrawFn) -> tuple[int, float, int]:
+    n = draw(st.integers(0, 400))
+    p = draw(st.sampled_from([0.0, 1.0, 0.5, 1e-4, 0.999]) | st.floats(0, 1) | st.floats(0, 0.02))
+    return n, p, draw(st.integers(0, 2**63))
+
+
+@settings(max_examples=300, deadline=None)
+@given(args=erdos_renyi_args())
+def test_erdos_renyi_is_networkx_draw_for_draw(args: tuple[int, float, int]) -> None:
+    n, p, seed = args
+    ours = SocialGraph.from_edges(n, erdos_renyi_edges(n, p, seed))
+    if 0 < p < 1 and math.log(1.0 - p) == 0.0:  # networkx divides by zero; no pair can be drawn
+        assert len(ours.edges) == 0
+        return
+    theirs = SocialGraph.from_edges(n, networkx_edges(nx.fast_gnp_random_graph(n, p, seed=seed)))
+    assert np.array_equal(ours.edges, theirs.edges)
+
+
+def test_a_large_sparse_erdos_renyi_graph_is_networkx_too() -> None:
+    """Half a million edges: skips that the float root maps to the first pair of a row, and many draws."""
+    ours = SocialGraph.from_edges(100_000, erdos_renyi_edges(100_000, 1e-4, 11))
+    theirs = SocialGraph.from_edges(100_000, networkx_edges(nx.fast_gnp_random_graph(100_000, 1e-4, seed=11)))
+    assert len(ours.edges) > 450_000 and np.array_equal(ours.edges, theirs.edges)
+
+
+def test_python_randoms_are_random_random() -> None:
+    expected = random.Random(2**40 + 3)
+    assert python_randoms(python_random_bits(2**40 + 3), 1000).tolist() == [expected.random() for _ in range(1000)]

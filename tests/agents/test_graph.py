@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents.graph import (
     BarabasiAlbert,
@@ -43,6 +45,32 @@ def test_from_edges_deduplicates_and_rejects_self_loops():
     assert g.edges.tolist() == [[0, 1], [1, 2]]
     with pytest.raises(ValueError, match="self-loop"):
         SocialGraph.from_edges(3, np.array([[1, 1]]))
+
+
+@st.composite
+def pairs_with_weights(draw: st.DrawFn) -> tuple[int, list[tuple[int, int]], dict[tuple[int, int], float]]:
+    """Pairs in any order and direction, repeated at will; one weight per undirected edge."""
+    n = draw(st.integers(1, 40))
+    node = st.integers(0, n - 1)
+    pairs = draw(st.lists(st.tuples(node, node).filter(lambda e: e[0] != e[1]), max_size=150))
+    edges = sorted({(min(e), max(e)) for e in pairs})
+    return n, pairs, {e: draw(st.floats(-5, 5, allow_nan=False)) for e in edges}
+
+
+@settings(max_examples=300, deadline=None)
+@given(args=pairs_with_weights())
+def test_csr_rows_list_each_nodes_neighbours_in_order_with_their_weights(args):
+    n, pairs, weight = args
+    given_weights = np.array([weight[(min(e), max(e))] for e in pairs]) if pairs else None
+    g = SocialGraph.from_edges(n, np.array(pairs, dtype=np.int64).reshape(-1, 2), given_weights)
+    assert g.edges.tolist() == [list(e) for e in weight]
+    for node in range(n):
+        expected = sorted({b for a, b in weight if a == node} | {a for a, b in weight if b == node})
+        row = slice(g.indptr[node], g.indptr[node + 1])
+        assert g.indices[row].tolist() == expected
+        if pairs:
+            assert g.arc_weights[row].tolist() == [weight[(min(node, m), max(node, m))] for m in expected]
+    assert g.weights is None if not pairs else g.weights.tolist() == list(weight.values())
 
 
 def test_edge_list_csv_with_header_and_comments(tmp_path):
