@@ -7,15 +7,24 @@ import random
 
 import networkx as nx
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agents import generators
 from agents.generators import erdos_renyi_edges, python_random_bits, python_randoms, watts_strogatz_edges
 from agents.graph import SocialGraph
 
 
 def networkx_edges(graph: nx.Graph) -> np.ndarray:
     return np.array(list(graph.edges()), dtype=np.int64).reshape(-1, 2)
+
+
+def assert_networkx_graph(n: int, k: int, p: float, seed: int, vectorised: bool | None = None) -> None:
+    ours = SocialGraph.from_edges(n, watts_strogatz_edges(n, k, p, seed, _vectorised=vectorised))
+    theirs = SocialGraph.from_edges(n, networkx_edges(nx.watts_strogatz_graph(n, k, p, seed=seed)))
+    assert np.array_equal(ours.edges, theirs.edges)
+    assert np.array_equal(ours.indptr, theirs.indptr) and np.array_equal(ours.indices, theirs.indices)
 
 
 @st.composite
@@ -37,10 +46,44 @@ def test_watts_strogatz_is_networkx_draw_for_draw(args: tuple[int, int, float, i
     assert np.array_equal(ours.indptr, theirs.indptr) and np.array_equal(ours.indices, theirs.indices)
 
 
+@settings(max_examples=300, deadline=None)
+@given(args=watts_strogatz_args())
+def test_the_array_replay_is_networkx_on_small_and_dense_graphs_too(args: tuple[int, int, float, int]) -> None:
+    """The loop takes these graphs when left to choose; the array replay must give them all the same,
+    through draws that clash at nearly every rewiring and nodes linked to everyone."""
+    assert_networkx_graph(*args, vectorised=True)
+
+
+@pytest.mark.parametrize(
+    ("n", "k", "p", "seed"),
+    [
+        (60, 40, 0.95, 1),  # most first draws clash
+        (31, 30, 1.0, 2),  # a complete lattice: every rewiring keeps its edge
+        (90, 70, 0.6, 3),  # k // 2 past the rounds looked up one by one: earlier rounds' edges hashed
+        (400, 24, 1.0, 4),  # clashes with edges added in earlier rounds
+        (4095, 6, 1.0, 5),  # n = 2**12 - 1: nearly every choice word is kept, walks stay apart
+        (4096, 6, 1.0, 6),  # n = 2**12: half the choice words are dropped
+        (3000, 4, 1e-3, 7),  # few rewirings, far apart
+    ],
+)
+def test_the_array_replay_through_clashes(n: int, k: int, p: float, seed: int) -> None:
+    assert_networkx_graph(n, k, p, seed, vectorised=True)
+
+
+def test_the_array_replay_draws_more_words_when_they_run_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(generators._Rewiring, "words_needed", lambda self: 100)
+    for n, k, p, seed in [(2000, 10, 0.5, 1), (150, 100, 0.9, 2), (1000, 4, 1.0, 3)]:
+        assert_networkx_graph(n, k, p, seed, vectorised=True)
+
+
 def test_a_large_rewired_ring_is_networkx_too() -> None:
     ours = SocialGraph.from_edges(20_000, watts_strogatz_edges(20_000, 6, 0.1, 7))
     theirs = SocialGraph.from_edges(20_000, networkx_edges(nx.watts_strogatz_graph(20_000, 6, 0.1, seed=7)))
     assert len(ours.edges) == 60_000 and np.array_equal(ours.edges, theirs.edges)
+
+
+def test_a_larger_ring_rewired_through_clashes_is_networkx() -> None:
+    assert_networkx_graph(50_000, 10, 0.3, 8)
 
 
 @st.composite
