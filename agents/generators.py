@@ -5,11 +5,13 @@ edge array take most of a run's set-up. The functions here replay the same draws
 `random.Random(seed)` stream (as networkx's `py_random_state` makes it from an integer seed) into
 plain integer structures, so a seed gives exactly the graph it gave before.
 
-`watts_strogatz_edges` does not step through the draws one edge at a time: it copies the Mersenne
-Twister state of `random.Random(seed)` into numpy's MT19937, takes the stream's 32-bit words in bulk,
-and works out with array operations where each rewiring falls in the stream. Only the rare rewiring
-whose first draw hits the node itself or an existing edge (networkx then draws again) is settled one
-at a time, and dense small graphs, where most rewirings are like that, take the plain loop.
+Neither generator steps through the draws one edge at a time: each copies the Mersenne Twister state
+of `random.Random(seed)` into numpy's MT19937 (`python_random_bits`) and takes the stream's 32-bit
+words in bulk. `erdos_renyi_edges` reads one `random()` per edge, so all its skips are drawn at once.
+`watts_strogatz_edges` works out with array operations where each rewiring falls in the stream; only
+the rare rewiring whose first draw hits the node itself or an existing edge (networkx then draws
+again) is settled one at a time, and dense small graphs, where most rewirings are like that, take the
+plain loop.
 """
 
 from __future__ import annotations
