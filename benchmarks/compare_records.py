@@ -47,6 +47,9 @@ def configs(edges: Path) -> list[tuple[str, list[str], str]]:
                                                      "scenario.matches_per_agent=3"],
          "same"),
         ("ipd on Watts-Strogatz", ["scenario=ipd", "population.size=40", "graph=watts_strogatz"], "same"),
+        ("ipd on Watts-Strogatz, 12,000 agents, 1 round",  # large enough for the array replay of the rewiring
+         ["scenario=ipd", "population.size=12000", "graph=watts_strogatz", "scenario.rounds=1"], "same"),
+        ("ipd on Erdős–Rényi", ["scenario=ipd", "population.size=40", "graph=erdos_renyi", "graph.p=0.2"], "same"),
         ("donor game default", ["scenario=donor_game"], "same"),
         ("donor game 40 agents, sparse graph", ["scenario=donor_game", "scenario.agents_per_generation=null",
                                                  "population.size=40", "scenario.generations=3", *sparse], "same"),
