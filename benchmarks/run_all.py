@@ -29,6 +29,7 @@ BENCHMARKS = {
     "ipd": ("bench_ipd.py", "IPD vs Axelrod"),
     "bounded_confidence": ("bench_bounded_confidence.py", "Bounded confidence vs ndlib"),
     "scale": ("bench_scale.py", "Scale"),
+    "graphs": ("bench_graphs.py", "Graphs vs networkx"),
     "shards": ("bench_shards.py", "Ray shards"),
     "llm": ("bench_llm_scaling.py", "LLM decisions"),
     "checkpoint": ("bench_checkpoint.py", "Checkpoints (issue 11)"),

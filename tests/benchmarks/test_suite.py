@@ -98,8 +98,8 @@ def test_client_figures_are_read_from_bench_llm_output():
 
 
 @pytest.mark.parametrize(
-    "script", ["run_all.py", "bench_ipd.py", "bench_bounded_confidence.py", "bench_scale.py", "bench_shards.py",
-               "bench_llm_scaling.py", "bench_checkpoint.py", "probe.py"],
+    "script", ["run_all.py", "bench_ipd.py", "bench_bounded_confidence.py", "bench_scale.py", "bench_graphs.py",
+               "bench_shards.py", "bench_llm_scaling.py", "bench_checkpoint.py", "probe.py"],
 )  # fmt: skip
 def test_every_benchmark_answers_help(script):
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--help"], capture_output=True, text=True)
