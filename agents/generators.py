@@ -255,7 +255,7 @@ class _Stream:
         for at in range(0, k, _CHUNK):  # the hits a walk jumps to from a block before theirs
             ahead = nxt[at : at + _CHUNK]
             entries.append(ahead[(ahead // size != np.arange(at, at + len(ahead), dtype=np.int32) // size)])
-        entries = self.entries = np.unique(np.concatenate(entries))
+        entries = np.unique(np.concatenate(entries))
         entries = entries[entries < k]
         self.entries, count = entries, len(entries)
         seen = np.zeros(k + 1, dtype=bool)  # hits a walk has been at

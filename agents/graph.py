@@ -44,7 +44,7 @@ class SocialGraph:
                 raise ValueError("self-loop in edge list")
         key = edge_keys(edges[:, 0], edges[:, 1], n)
         # Sorted, keeping the first of each run of equal keys: numpy 2's np.unique hashes int64 keys,
-        # ten times slower than sorting them for a few million edges.
+        # many times slower than sorting them at a few million edges.
         order = np.argsort(key, kind="stable") if weights is not None else None
         ordered = key[order] if order is not None else np.sort(key)
         first = np.ones(len(key), dtype=bool)
