@@ -73,7 +73,7 @@ def erdos_renyi_edges(n: int, p: float, seed: int) -> np.ndarray:
     while last < pairs:
         count = int(min(max(1.02 * expected + 64, 64), 1 << 22, most))
         r = python_randoms(bits, count)
-        skip = _geometric_skips(r, log_q)
+        skip = floor_log_ratio(1.0 - r, log_q)  # networkx: log(1 - random())
         position = last + np.cumsum(np.minimum(skip, pairs) + 1)
         found.append(position[position < pairs])
         last = int(position[-1])
@@ -85,14 +85,14 @@ def erdos_renyi_edges(n: int, p: float, seed: int) -> np.ndarray:
     return np.stack([v, position - v * (v - 1) // 2], axis=1)
 
 
-def _geometric_skips(r: np.ndarray, log_q: float) -> np.ndarray:
-    """int(log(1 - r) / log_q) as networkx computes it with `math.log`. numpy's log may differ from the
-    C library's in the last bit, which matters only where the quotient is within rounding of an
-    integer: those few are recomputed with `math.log`."""
-    quotient = np.log(1.0 - r) / log_q
+def floor_log_ratio(x: np.ndarray, log_q: float) -> np.ndarray:
+    """floor(log(x) / log_q) for 0 < x <= 1 and log_q < 0, as networkx computes a geometric skip with
+    `math.log`. numpy's log may differ from the C library's in the last bit, which matters only where
+    the quotient is within rounding of an integer: those few are recomputed with `math.log`."""
+    quotient = np.log(x) / log_q
     skip = np.floor(quotient)
     close = np.flatnonzero(np.abs(quotient - np.round(quotient)) <= 1e-9 * np.maximum(quotient, 1.0))
-    skip[close] = [int(math.log(1.0 - x) / log_q) for x in r[close].tolist()]
+    skip[close] = [math.floor(math.log(y) / log_q) for y in x[close].tolist()]
     return skip.astype(np.int64)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from agents.block_model import block_model_edges
 from agents.generators import edge_keys, erdos_renyi_edges, watts_strogatz_edges
 
 
@@ -211,8 +212,7 @@ def build_graph(config: GraphConfig, n: int, seed: int, persona_ids: list[str] |
                 raise ValueError(f"graph.blocks={b} is more than population.size={n}")
             sizes = [n // b] * b
             sizes[-1] += n - sum(sizes)
-            probs = [[p_in if i == j else p_out for j in range(b)] for i in range(b)]
-            return _from_networkx(n, nx.stochastic_block_model(sizes, probs, seed=seed))
+            return SocialGraph.from_edges(n, block_model_edges(sizes, p_in, p_out, seed))
         case EdgeList(path=path):
             ids = persona_ids if persona_ids is not None else [str(i) for i in range(n)]
             edges, weights = load_edge_list(path, ids)

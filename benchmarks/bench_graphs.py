@@ -1,8 +1,8 @@
 """Random graphs: socsim's set-up of a sparse graph against networkx's generator, same seed, same edges.
 
-socsim's `build_graph` replays networkx's draws with numpy (agents/generators.py) and builds the CSR
-arrays a run uses; the peer is what a run did before: networkx's generator, its edges as an array and
-the same CSR build. Figures are edges per second of the whole graph set-up, best of the repeats
+socsim's `build_graph` replays networkx's draws with numpy (agents/generators.py, agents/block_model.py)
+and builds the CSR arrays a run uses; the peer is what a run did before: networkx's generator, its
+edges as an array and the same CSR build. Figures are edges per second of the whole graph set-up, best of the repeats
 (interleaved); each workload first checks that both sides give the same edges (issue 16 items 1 and 6:
 no Python loop over agents or edges in set-up).
 
@@ -20,7 +20,7 @@ import numpy as np
 import procs
 from figures import Figure, Reporter, speedup
 
-from agents.graph import ErdosRenyi, GraphConfig, SocialGraph, WattsStrogatz, build_graph
+from agents.graph import ErdosRenyi, GraphConfig, SocialGraph, StochasticBlock, WattsStrogatz, build_graph
 
 GROUP = "Graphs vs networkx"
 SEED = 7
@@ -30,12 +30,17 @@ def workloads(quick: bool) -> list[tuple[str, int, GraphConfig, Callable[[int], 
     """(label, agents, socsim's graph config, networkx's generator of the same graph)."""
     n = 100_000 if quick else 1_000_000
     degree = 6 / (n - 1)
+    blocks = StochasticBlock()  # the default: 2 blocks, p_in 0.2, p_out 0.01 (one draw per pair inside a block)
+    block_sizes = [n // 200, n // 200]
+    block_probs = [[blocks.p_in, blocks.p_out], [blocks.p_out, blocks.p_in]]
     return [
         ("Watts-Strogatz k=6 p=0.1", n, WattsStrogatz(k=6, p=0.1),
          lambda s: nx.watts_strogatz_graph(n, 6, 0.1, seed=s)),
         ("Watts-Strogatz k=10 p=1 (every edge rewired)", n // 10, WattsStrogatz(k=10, p=1.0),
          lambda s: nx.watts_strogatz_graph(n // 10, 10, 1.0, seed=s)),
         ("Erdős–Rényi, mean degree 6", n, ErdosRenyi(p=degree), lambda s: nx.fast_gnp_random_graph(n, degree, seed=s)),
+        ("stochastic block model, defaults", n // 100, blocks,
+         lambda s: nx.stochastic_block_model(block_sizes, block_probs, seed=s)),
     ]  # fmt: skip
 
 

@@ -50,6 +50,13 @@ def configs(edges: Path) -> list[tuple[str, list[str], str]]:
         ("ipd on Watts-Strogatz, 12,000 agents, 1 round",  # large enough for the array replay of the rewiring
          ["scenario=ipd", "population.size=12000", "graph=watts_strogatz", "scenario.rounds=1"], "same"),
         ("ipd on Erdős–Rényi", ["scenario=ipd", "population.size=40", "graph=erdos_renyi", "graph.p=0.2"], "same"),
+        ("ipd on a stochastic block model, blocks out of numerical order",  # set(range(300, 600)) starts at 512
+         ["scenario=ipd", "population.size=600", "graph=stochastic_block", "scenario.rounds=1"], "same"),
+        ("ipd on a stochastic block model, 5 blocks", ["scenario=ipd", "population.size=40", "graph=stochastic_block",
+                                                       "graph.blocks=5", "graph.p_in=0.5", "graph.p_out=0.1"], "same"),
+        ("ipd on Barabási–Albert", ["scenario=ipd", "population.size=40", "graph=barabasi_albert"], "same"),
+        ("ipd on Barabási–Albert, 12,000 agents, 1 round",
+         ["scenario=ipd", "population.size=12000", "graph=barabasi_albert", "scenario.rounds=1"], "same"),
         ("donor game default", ["scenario=donor_game"], "same"),
         ("donor game 40 agents, sparse graph", ["scenario=donor_game", "scenario.agents_per_generation=null",
                                                  "population.size=40", "scenario.generations=3", *sparse], "same"),

@@ -92,8 +92,11 @@ def expected_edges(graph: Any, n: int) -> tuple[float, bool]:
             return n * graph.k / 2, False
         case "barabasi_albert":
             return float(graph.m * n), True
-        case "stochastic_block":
-            return max(graph.p_in, graph.p_out) * pairs, True
+        case "stochastic_block":  # agents/block_model.py: edge arrays, no networkx Graph
+            size, blocks = n // graph.blocks, graph.blocks
+            last = n - size * (blocks - 1)  # the last block takes the remainder
+            inside = (blocks - 1) * size * (size - 1) / 2 + last * (last - 1) / 2
+            return graph.p_in * inside + graph.p_out * (pairs - inside), False
         case _:  # an edge list: its size on disk bounds it
             return os.path.getsize(graph.path) / 8, False
 

@@ -7,9 +7,10 @@ import json
 
 import pytest
 
+from agents.graph import StochasticBlock, build_graph
 from analysis import load
 from sim.config import ConfigError, compose
-from sim.preflight import check_memory
+from sim.preflight import check_memory, expected_edges
 from sim.prepare import prepare
 from sim.run import run
 from tests.cli import socsim
@@ -36,6 +37,15 @@ def test_the_limit_is_the_machines_and_the_estimate_names_its_parts(tmp_path):
     check_memory(config, scenario)  # fits
     with pytest.raises(ConfigError, match=r"personas .* graph .* world .* records buffer .* free"):
         check_memory(config, scenario, limit=1000)
+
+
+@pytest.mark.parametrize("blocks", [1, 3, 7])
+def test_the_block_model_estimate_counts_pairs_inside_and_across_blocks(blocks):
+    """p_in over the pairs inside blocks (the last takes the remainder), p_out over the rest."""
+    config = StochasticBlock(blocks=blocks, p_in=0.3, p_out=0.02)
+    estimate, through_networkx = expected_edges(config, 1_003)
+    built = build_graph(config, 1_003, seed=5).n_edges
+    assert not through_networkx and abs(built - estimate) < 0.03 * estimate
 
 
 def test_every_run_prints_and_records_its_estimate(tmp_path):
