@@ -108,6 +108,18 @@ def measure(label: str, agents: int, rounds: int, target: float | None, repeats:
         GROUP, f"{name}, command line", best_cli, "moves/s", peer=best_peer_cli, peer_name=peer_name,
         ratio=speedup(best_cli, best_peer_cli), note=note + "; whole process, imports included",
     ))  # fmt: skip
+    writes = procs.probe(config, time_parts=True).get("part_writes")
+    if writes:
+        budget = (
+            f"; {target:g}x Axelrod leaves {moves / (target * best_peer_in):.3f} s for the whole run"
+            if (target and best_peer_in)
+            else ""
+        )
+        out.add(Figure(
+            GROUP, f"{name}: CPU encoding its records to Parquet", writes["cpu_s"], "s",
+            note=f"{writes['rows']:,} rows, {writes['parts']} part(s) written on the recorder's thread, in one more run"
+            + budget,
+        ))  # fmt: skip
     if peer_scores is not None:
         deterministic = int(sum(p not in STOCHASTIC for p in policies))
         mismatched = int(np.sum(peer_scores != our_scores))

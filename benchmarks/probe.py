@@ -7,6 +7,10 @@ stepping, which the manifest records as `wall_time_s`), CPU time and peak RSS. P
 `--no-parquet` replaces polars' and pyarrow's Parquet writers with ones that write an empty file, for
 measuring what writing Parquet costs a run (the difference to a normal run); it counts the calls it
 replaced, so a recorder that stops calling them shows up as zero calls instead of a wrong figure.
+`--time-parts` times each part of rows the recorder writes (`sim.parts.write_rows`, on its writer
+thread): the rows, the thread's CPU time and the wall time, summed over the run's parts, for knowing
+what encoding the records costs whatever else runs meanwhile (it imports pyarrow.parquet before the
+run, as `--no-parquet` does).
 `--compose-only` checks that the overrides compose and validate (e.g. whether a config key exists yet).
 `--memory-limit-gb` caps the address space (RLIMIT_AS): a run that needs more fails with MemoryError
 instead of pushing a shared machine into swap or the OOM killer. Not for Ray runs (Ray maps large
@@ -65,12 +69,33 @@ def disable_parquet() -> dict[str, int]:
     return calls
 
 
+def time_parts() -> dict[str, float]:
+    """Wrap the writer of parts so that each call adds its rows, thread CPU and wall time to the sums
+    returned (the recorder looks `write_rows` up in sim.parts when it writes)."""
+    from sim import parts
+
+    sums = {"parts": 0, "rows": 0, "cpu_s": 0.0, "wall_s": 0.0}
+    write_rows = parts.write_rows
+
+    def timed(path: Path, chunks: list, schema: object) -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        write_rows(path, chunks, schema)
+        sums["cpu_s"] += time.thread_time() - cpu
+        sums["wall_s"] += time.perf_counter() - wall
+        sums["parts"] += 1
+        sums["rows"] += sum(chunk.height for chunk in chunks)
+
+    parts.write_rows = timed
+    return sums
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-parquet", action="store_true")
     parser.add_argument("--memory-limit-gb", type=float)
     parser.add_argument("--run-dir", help="keep the run here (default: a temporary directory, removed)")
     parser.add_argument("--compose-only", action="store_true", help="only check that the overrides compose")
+    parser.add_argument("--time-parts", action="store_true", help="time the writing of each part of rows")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     answer: dict = {"import_s": IMPORT_S, "base_rss_mb": rss_mb()}
@@ -78,6 +103,7 @@ def main() -> None:
         limit = int(args.memory_limit_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     replaced = disable_parquet() if args.no_parquet else None
+    part_writes = time_parts() if args.time_parts else None
     with tempfile.TemporaryDirectory(prefix="socsim-bench-") as tmp:
         run_dir = Path(args.run_dir) if args.run_dir else Path(tmp) / "run"
         overrides = ["run.progress=false", "run.log_every=0", *args.overrides, f"run.dir={run_dir}"]
@@ -114,6 +140,8 @@ def main() -> None:
         if replaced is not None:
             answer["parquet_calls_replaced"] = replaced["write_parquet"] + replaced["write_table"]
             answer["parquet_parts_replaced"] = replaced["write_table"]
+        if part_writes is not None:
+            answer["part_writes"] = part_writes
     print(json.dumps(answer), flush=True)
     sys.exit(1 if "error" in answer else 0)
 

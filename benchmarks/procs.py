@@ -97,6 +97,7 @@ def probe(
     memory_limit_gb: float | None = None,
     run_dir: Path | None = None,
     compose_only: bool = False,
+    time_parts: bool = False,
     timeout_s: float = 3600,
 ) -> dict:
     """One socsim run through `probe.py` in a fresh process; returns its JSON answer (with `error` set
@@ -111,6 +112,8 @@ def probe(
         argv += ["--run-dir", str(run_dir)]
     if compose_only:
         argv.append("--compose-only")
+    if time_parts:
+        argv.append("--time-parts")
     done = run_timed([*argv, "--", *overrides], timeout_s=timeout_s)
     try:
         answer = done.json()

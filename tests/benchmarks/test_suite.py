@@ -1,9 +1,11 @@
 """The benchmark suite's own machinery (no benchmark is run here: figures come from the suite's command):
 the Markdown table with its pass/fail column, the JSON lines the benchmarks hand to run_all.py, the
-parsers that read socsim's log lines and the other tools' output, and the command's help."""
+parsers that read socsim's log lines and the other tools' output, the command's help, and what the
+probe reports of the parts a (tiny) run writes."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +107,15 @@ def test_every_benchmark_answers_help(script):
     done = subprocess.run([sys.executable, str(BENCHMARKS / script), "--help"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "usage:" in done.stdout
+
+
+def test_probe_times_every_part_the_recorder_writes():
+    """`--time-parts` sums over the parts the run wrote: their rows are the run's rows."""
+    overrides = ["scenario=ipd", "population.size=12", "scenario.rounds=5", "run.flush_rows=100", "seed=1"]
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "probe.py"), "--time-parts", "--", *overrides],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    writes = answer["part_writes"]
+    assert writes["rows"] == answer["rows"]["interactions"] == 12 * 11 * 5
+    assert writes["parts"] >= 5 and writes["cpu_s"] > 0 and writes["wall_s"] > 0
