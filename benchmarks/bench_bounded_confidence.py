@@ -19,7 +19,6 @@ steps (a tolerance too small to stop early). Graphs: complete (n = 1,000) and Wa
 
 from __future__ import annotations
 
-import argparse
 import re
 
 import procs
@@ -125,10 +124,7 @@ def measure_ten_dimensions(quick: bool, out: Reporter) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    procs.add_common_args(parser)
-    args = parser.parse_args()
-    out = Reporter(args.json)
+    args, out = procs.arguments(__doc__)
     if not procs.peer_has("ndlib"):
         print("ndlib is not installed in the peer environment: socsim's figures only (bash benchmarks/peers/setup.sh)")
     print(f"note: {HK_NOTE}")

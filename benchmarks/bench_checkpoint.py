@@ -17,7 +17,6 @@ The settings and file patterns are issue 11's, each in one constant below.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -139,10 +138,7 @@ def measure(name: str, config: list[str], out: Reporter) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    procs.add_common_args(parser)
-    args = parser.parse_args()
-    out = Reporter(args.json)
+    args, out = procs.arguments(__doc__)
     for name, config in workloads(args.quick):
         measure(name, config, out)
 

@@ -11,7 +11,6 @@ no Python loop over agents or edges in set-up).
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 
@@ -76,10 +75,7 @@ def measure(label: str, n: int, config: GraphConfig, generate: Callable, repeats
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    procs.add_common_args(parser)
-    args = parser.parse_args()
-    out = Reporter(args.json)
+    args, out = procs.arguments(__doc__)
     for label, n, config, generate in workloads(args.quick):
         measure(label, n, config, generate, procs.repeats_of(args), out)
 

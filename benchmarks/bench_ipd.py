@@ -13,7 +13,6 @@ between two deterministic players must be identical on both sides; the check is 
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from pathlib import Path
@@ -132,10 +131,7 @@ def measure(label: str, agents: int, rounds: int, target: float | None, repeats:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    procs.add_common_args(parser)
-    args = parser.parse_args()
-    out = Reporter(args.json)
+    args, out = procs.arguments(__doc__)
     if not procs.peer_has("axelrod"):
         print("Axelrod is not installed in the peer environment: socsim's figures only "
               "(bash benchmarks/peers/setup.sh)")  # fmt: skip

@@ -202,7 +202,7 @@ def cli_cpu_per_decision(base_url: str, agents: tuple[int, int], rounds: int, re
               f"{d2} decisions {c2:.2f} CPU s ({w2:.1f} s wall)")  # fmt: skip
     per = statistics.median(per_pair)
     print(f"  engine CPU per decision (difference): {per:.3f} ms = {1000 / per:.0f} decisions/s per core "
-          f"(median of {repeats} pairs; {min(per_pair):.3f}-{max(per_pair):.3f} ms)")
+          f"(median of {repeats} pairs; {min(per_pair):.3f}-{max(per_pair):.3f} ms)")  # fmt: skip
 
 
 def fake_server() -> tuple[subprocess.Popen, str]:

@@ -123,11 +123,9 @@ def client(quick: bool, repeats: int, out: Reporter) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    procs.add_common_args(parser)
     parser.add_argument("--shards", type=int, nargs="+", default=[0, 1, 2, 4])
     parser.add_argument("--skip-client", action="store_true", help="leave out bench_llm.py")
-    args = parser.parse_args()
-    out = Reporter(args.json)
+    args, out = procs.arguments(__doc__, parser)
     scaling(args.quick, procs.repeats_of(args), args.shards, out)
     transcripts_cost(args.quick, procs.repeats_of(args), out)
     if not args.skip_client:

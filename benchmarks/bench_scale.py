@@ -212,11 +212,9 @@ def parquet_share(quick: bool, repeats: int, out: Reporter) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    procs.add_common_args(parser)
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
     parser.add_argument("--memory-limit-gb", type=float, default=16.0, help="address-space cap of big runs")
-    args = parser.parse_args()
-    out = Reporter(args.json)
+    args, out = procs.arguments(__doc__, parser)
     repeats = procs.repeats_of(args)
     if "overhead" in args.only:
         overhead(args.quick, repeats, out)

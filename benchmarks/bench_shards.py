@@ -94,11 +94,9 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    procs.add_common_args(parser)
     parser.add_argument("--shards", type=int, default=2)
     parser.add_argument("--memory-limit-gb", type=float, default=16.0, help="address-space cap of in-process runs")
-    args = parser.parse_args()
-    out = Reporter(args.json)
+    args, out = procs.arguments(__doc__, parser)
     for name, config, unit in workloads(args.quick):
         with_target = not args.quick and args.shards == 2  # the workloads
         measure(name, config, unit, args.shards, procs.repeats_of(args), args.memory_limit_gb, with_target, out)

@@ -85,7 +85,7 @@ def configs(edges: Path) -> list[tuple[str, list[str], str]]:
         ("value_debate scripted, sparse, likert", ["scenario=value_debate", "population.size=40", *sparse,
                                                    SCRIPTED_DEBATE, "scenario.record_interactions=true",
                                                    "scenario.llm_answer=likert", "scenario.max_steps=8"], "same"),
-    ]
+    ]  # fmt: skip
 
 
 def run(python: str, overrides: list[str], run_dir: Path, seed: int, shards: int) -> str | None:

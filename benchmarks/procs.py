@@ -22,6 +22,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from figures import Reporter
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PROJECT_PYTHON = sys.executable
@@ -187,6 +189,15 @@ def cli_run(overrides: list[str], run_dir: Path, timeout_s: float = 3600) -> tup
     manifest_path = run_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     return done, manifest
+
+
+def arguments(doc: str, parser: argparse.ArgumentParser | None = None) -> tuple[argparse.Namespace, Reporter]:
+    """A benchmark's command line: the common options (and those `parser` already has, for a benchmark
+    with options of its own), and the reporter its figures go to."""
+    parser = parser or argparse.ArgumentParser(description=doc.splitlines()[0])
+    add_common_args(parser)
+    args = parser.parse_args()
+    return args, Reporter(args.json)
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
