@@ -21,7 +21,8 @@ How the replay goes, by windows of steps within one k:
 - What they pick: a kept word is a position in seq. Positions before the window are known; a copy of
   a window's new node is known arithmetically; a target slot of a window step is known once that step's
   picks are, so picks are settled in rounds, each step's targets ordered as CPython's set orders them
-  (`_set_order`, hashing small ints to themselves with CPython's probing and resizing).
+  (`_set_order`: small ints hash to themselves, then CPython's probing and resizing, all rows at once;
+  a round of a few steps uses real sets).
 - A step whose first m picks repeat a node draws again in networkx, which shifts every later step's
   words: the window is cut there, that step is replayed one word at a time (`_step`), and the next
   window starts after it. Such steps are common only early (few, heavy nodes), where the windows
