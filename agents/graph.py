@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from agents.block_model import block_model_edges
 from agents.generators import edge_keys, erdos_renyi_edges, watts_strogatz_edges
+from agents.preferential_attachment import barabasi_albert_edges
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def build_graph(config: GraphConfig, n: int, seed: int, persona_ids: list[str] |
         case BarabasiAlbert(m=m):
             if m >= n:
                 raise ValueError(f"graph.m={m} must be smaller than population.size={n}")
-            return _from_networkx(n, nx.barabasi_albert_graph(n, m, seed=seed))
+            return SocialGraph.from_edges(n, barabasi_albert_edges(n, m, seed))
         case StochasticBlock(blocks=b, p_in=p_in, p_out=p_out):
             if b > n:
                 raise ValueError(f"graph.blocks={b} is more than population.size={n}")
