@@ -1,5 +1,6 @@
 """The social graph agents live on: its compact CSR form (SocialGraph), the `graph` config group's kinds,
-the seeded networkx builders and the edge-list loader. Scenarios read a SocialGraph; the engine builds it."""
+the seeded random graphs (networkx's generators, replayed with numpy) and the edge-list loader.
+Scenarios read a SocialGraph; the engine builds it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-import networkx as nx
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -186,11 +186,6 @@ GraphConfig = Annotated[
 def complete_edges(n: int) -> np.ndarray:
     u, v = np.triu_indices(n, k=1)
     return np.stack([u, v], axis=1)
-
-
-def _from_networkx(n: int, graph: nx.Graph) -> SocialGraph:
-    edges = np.array(list(graph.edges()), dtype=np.int64).reshape(-1, 2)
-    return SocialGraph.from_edges(n, edges)
 
 
 def build_graph(config: GraphConfig, n: int, seed: int, persona_ids: list[str] | None = None) -> SocialGraph:

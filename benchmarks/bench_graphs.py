@@ -1,10 +1,10 @@
 """Random graphs: socsim's set-up of a sparse graph against networkx's generator, same seed, same edges.
 
-socsim's `build_graph` replays networkx's draws with numpy (agents/generators.py, agents/block_model.py)
-and builds the CSR arrays a run uses; the peer is what a run did before: networkx's generator, its
-edges as an array and the same CSR build. Figures are edges per second of the whole graph set-up, best of the repeats
-(interleaved); each workload first checks that both sides give the same edges (issue 16 items 1 and 6:
-no Python loop over agents or edges in set-up).
+socsim's `build_graph` replays networkx's draws with numpy (agents/generators.py, agents/block_model.py,
+agents/preferential_attachment.py) and builds the CSR arrays a run uses; the peer is what a run did
+before: networkx's generator, its edges as an array and the same CSR build. Figures are edges per
+second of the whole graph set-up, best of the repeats (interleaved); each workload first checks that
+both sides give the same edges (issue 16 items 1 and 6: no Python loop over agents or edges in set-up).
 
     python benchmarks/bench_graphs.py [--quick] [--repeats N] [--json FILE]
 """
@@ -19,7 +19,15 @@ import numpy as np
 import procs
 from figures import Figure, Reporter, speedup
 
-from agents.graph import ErdosRenyi, GraphConfig, SocialGraph, StochasticBlock, WattsStrogatz, build_graph
+from agents.graph import (
+    BarabasiAlbert,
+    ErdosRenyi,
+    GraphConfig,
+    SocialGraph,
+    StochasticBlock,
+    WattsStrogatz,
+    build_graph,
+)
 
 GROUP = "Graphs vs networkx"
 SEED = 7
@@ -38,6 +46,7 @@ def workloads(quick: bool) -> list[tuple[str, int, GraphConfig, Callable[[int], 
         ("Watts-Strogatz k=10 p=1 (every edge rewired)", n // 10, WattsStrogatz(k=10, p=1.0),
          lambda s: nx.watts_strogatz_graph(n // 10, 10, 1.0, seed=s)),
         ("Erdős–Rényi, mean degree 6", n, ErdosRenyi(p=degree), lambda s: nx.fast_gnp_random_graph(n, degree, seed=s)),
+        ("Barabási–Albert m=3", n, BarabasiAlbert(m=3), lambda s: nx.barabasi_albert_graph(n, 3, seed=s)),
         ("stochastic block model, defaults", n // 100, blocks,
          lambda s: nx.stochastic_block_model(block_sizes, block_probs, seed=s)),
     ]  # fmt: skip

@@ -55,8 +55,8 @@ def configs(edges: Path) -> list[tuple[str, list[str], str]]:
         ("ipd on a stochastic block model, 5 blocks", ["scenario=ipd", "population.size=40", "graph=stochastic_block",
                                                        "graph.blocks=5", "graph.p_in=0.5", "graph.p_out=0.1"], "same"),
         ("ipd on Barabási–Albert", ["scenario=ipd", "population.size=40", "graph=barabasi_albert"], "same"),
-        ("ipd on Barabási–Albert, 12,000 agents, 1 round",
-         ["scenario=ipd", "population.size=12000", "graph=barabasi_albert", "scenario.rounds=1"], "same"),
+        ("ipd on Barabási–Albert, 60,000 agents, 1 round",  # large enough for the window replay
+         ["scenario=ipd", "population.size=60000", "graph=barabasi_albert", "scenario.rounds=1"], "same"),
         ("donor game default", ["scenario=donor_game"], "same"),
         ("donor game 40 agents, sparse graph", ["scenario=donor_game", "scenario.agents_per_generation=null",
                                                  "population.size=40", "scenario.generations=3", *sparse], "same"),

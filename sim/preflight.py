@@ -25,7 +25,6 @@ CHARS_PER_TOKEN = 4  # a rough rule for English text with BPE tokenizers
 TOKEN_SAMPLE = 64  # prompts rendered to estimate tokens per call
 CALIBRATION_DECISIONS = 8
 PERSONA_BYTES = 640  # a sampled persona row: ten strings, fifteen floats
-NETWORKX_EDGE_BYTES = 600  # a generator builds a networkx Graph first: dicts of dicts per edge
 CSR_EDGE_BYTES = 40  # edges (16) + indices both ways (16) + the unique pass's temporaries
 
 
@@ -80,25 +79,26 @@ def memory_limit() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def expected_edges(graph: Any, n: int) -> tuple[float, bool]:
-    """(expected number of undirected edges, built through networkx) for a graph config over n nodes."""
+def expected_edges(graph: Any, n: int) -> float:
+    """The expected number of undirected edges of a graph config over n nodes (every generator builds
+    edge arrays directly: agents/generators.py, block_model.py, preferential_attachment.py)."""
     pairs = n * (n - 1) / 2
     match graph.kind:
         case "complete":
-            return pairs, False
-        case "erdos_renyi":  # agents/generators.py: edge arrays, no networkx Graph
-            return graph.p * pairs, False
+            return pairs
+        case "erdos_renyi":
+            return graph.p * pairs
         case "watts_strogatz":
-            return n * graph.k / 2, False
+            return n * graph.k / 2
         case "barabasi_albert":
-            return float(graph.m * n), True
-        case "stochastic_block":  # agents/block_model.py: edge arrays, no networkx Graph
+            return float(graph.m * n)
+        case "stochastic_block":
             size, blocks = n // graph.blocks, graph.blocks
             last = n - size * (blocks - 1)  # the last block takes the remainder
             inside = (blocks - 1) * size * (size - 1) / 2 + last * (last - 1) / 2
-            return graph.p_in * inside + graph.p_out * (pairs - inside), False
+            return graph.p_in * inside + graph.p_out * (pairs - inside)
         case _:  # an edge list: its size on disk bounds it
-            return os.path.getsize(graph.path) / 8, False
+            return os.path.getsize(graph.path) / 8
 
 
 def memory_parts(config: Any, scenario: Any, rows: float | None = None) -> dict[str, float]:
@@ -113,10 +113,8 @@ def memory_parts(config: Any, scenario: Any, rows: float | None = None) -> dict[
     else:
         n = population.size or scenario.default_population_size() or 20
         personas = float(n) * PERSONA_BYTES
-    edges, networkx = expected_edges(config.graph, n)
-    graph = (
-        0.0 if config.graph.kind == "complete" else edges * (CSR_EDGE_BYTES + (NETWORKX_EDGE_BYTES if networkx else 0))
-    )
+    edges = expected_edges(config.graph, n)
+    graph = 0.0 if config.graph.kind == "complete" else edges * CSR_EDGE_BYTES
     row = max((_row_bytes(s) for s in full_schemas(scenario.tables).values()), default=0)
     return {
         "personas": personas,
