@@ -8,9 +8,10 @@ stepping, which the manifest records as `wall_time_s`), CPU time and peak RSS. P
 measuring what writing Parquet costs a run (the difference to a normal run); it counts the calls it
 replaced, so a recorder that stops calling them shows up as zero calls instead of a wrong figure.
 `--time-parts` times each part of rows the recorder writes (`sim.parts.write_rows`, on its writer
-thread): the rows, the thread's CPU time and the wall time, summed over the run's parts, for knowing
-what encoding the records costs whatever else runs meanwhile (it imports pyarrow.parquet before the
-run, as `--no-parquet` does).
+thread): the rows, the thread's CPU time and the wall time, summed over the run's parts; and, after
+the run, the CPU time of encoding the same parts again with nothing else running (`alone_cpu_s`): what
+encoding the records costs by itself. It keeps the run's rows in memory until then, and imports
+pyarrow.parquet before the run, as `--no-parquet` does.
 `--compose-only` checks that the overrides compose and validate (e.g. whether a config key exists yet).
 `--memory-limit-gb` caps the address space (RLIMIT_AS): a run that needs more fails with MemoryError
 instead of pushing a shared machine into swap or the OOM killer. Not for Ray runs (Ray maps large
@@ -69,24 +70,40 @@ def disable_parquet() -> dict[str, int]:
     return calls
 
 
-def time_parts() -> dict[str, float]:
-    """Wrap the writer of parts so that each call adds its rows, thread CPU and wall time to the sums
-    returned (the recorder looks `write_rows` up in sim.parts when it writes)."""
-    from sim import parts
+class PartTimer:
+    """Wraps the writer of parts (the recorder looks `write_rows` up in sim.parts when it writes): each
+    call adds its rows, thread CPU and wall time to `sums` and keeps its rows, so that `alone()` can
+    encode every part again once the run is over, with nothing else running: the encoding's own cost,
+    where the figure taken during the run also holds what the steps running beside it cost it (on a
+    machine whose cores share an SMT core or a memory bus, up to twice as much)."""
 
-    sums = {"parts": 0, "rows": 0, "cpu_s": 0.0, "wall_s": 0.0}
-    write_rows = parts.write_rows
+    def __init__(self) -> None:
+        from sim import parts
 
-    def timed(path: Path, chunks: list, schema: object) -> None:
+        self.sums = {"parts": 0, "rows": 0, "cpu_s": 0.0, "wall_s": 0.0}
+        self.written: list[tuple[list, object]] = []
+        self.write_rows = parts.write_rows
+        parts.write_rows = self.timed
+
+    def timed(self, path: Path, chunks: list, schema: object) -> None:
         wall, cpu = time.perf_counter(), time.thread_time()
-        write_rows(path, chunks, schema)
-        sums["cpu_s"] += time.thread_time() - cpu
-        sums["wall_s"] += time.perf_counter() - wall
-        sums["parts"] += 1
-        sums["rows"] += sum(chunk.height for chunk in chunks)
+        self.write_rows(path, chunks, schema)
+        self.sums["cpu_s"] += time.thread_time() - cpu
+        self.sums["wall_s"] += time.perf_counter() - wall
+        self.sums["parts"] += 1
+        self.sums["rows"] += sum(chunk.height for chunk in chunks)
+        self.written.append((chunks, schema))
 
-    parts.write_rows = timed
-    return sums
+    def alone(self) -> float:
+        """CPU seconds of encoding every part again, one after the other, in this thread alone."""
+        cpu = 0.0
+        with tempfile.TemporaryDirectory(prefix="socsim-parts-") as tmp:
+            for chunks, schema in self.written:
+                start = time.thread_time()
+                self.write_rows(Path(tmp) / "part.parquet", chunks, schema)
+                cpu += time.thread_time() - start
+        self.written.clear()
+        return cpu
 
 
 def main() -> None:
@@ -103,7 +120,7 @@ def main() -> None:
         limit = int(args.memory_limit_gb * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     replaced = disable_parquet() if args.no_parquet else None
-    part_writes = time_parts() if args.time_parts else None
+    parts = PartTimer() if args.time_parts else None
     with tempfile.TemporaryDirectory(prefix="socsim-bench-") as tmp:
         run_dir = Path(args.run_dir) if args.run_dir else Path(tmp) / "run"
         overrides = ["run.progress=false", "run.log_every=0", *args.overrides, f"run.dir={run_dir}"]
@@ -140,8 +157,8 @@ def main() -> None:
         if replaced is not None:
             answer["parquet_calls_replaced"] = replaced["write_parquet"] + replaced["write_table"]
             answer["parquet_parts_replaced"] = replaced["write_table"]
-        if part_writes is not None:
-            answer["part_writes"] = part_writes
+        if parts is not None:
+            answer["part_writes"] = {**parts.sums, "alone_cpu_s": parts.alone()}
     print(json.dumps(answer), flush=True)
     sys.exit(1 if "error" in answer else 0)
 

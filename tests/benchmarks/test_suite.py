@@ -118,4 +118,4 @@ def test_probe_times_every_part_the_recorder_writes():
     answer = json.loads(done.stdout)
     writes = answer["part_writes"]
     assert writes["rows"] == answer["rows"]["interactions"] == 12 * 11 * 5
-    assert writes["parts"] >= 5 and writes["cpu_s"] > 0 and writes["wall_s"] > 0
+    assert writes["parts"] >= 5 and writes["cpu_s"] > 0 and writes["wall_s"] > 0 and writes["alone_cpu_s"] > 0
