@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from agents.generators import floor_log_ratio, python_random_bits, python_randoms
+from agents.generators import python_random_bits, python_randoms, skip_positions
 
 _DRAWS = 1 << 21  # random() values drawn at a time (two 32-bit words each)
 
@@ -79,26 +79,5 @@ def _across(bits: np.random.MT19937, rows: np.ndarray, columns: np.ndarray, p: f
         python_randoms(bits, 1)
         return np.empty((0, 2), np.int64)
     else:
-        position = _skip_positions(bits, pairs, math.log(1 - p), expected=p * pairs)
+        position = skip_positions(bits, pairs, p, of_complement=False)
     return np.stack([rows[position // len(columns)], columns[position % len(columns)]], axis=1)
-
-
-def _skip_positions(bits: np.random.MT19937, pairs: int, log_q: float, expected: float) -> np.ndarray:
-    """The pairs picked by skips of floor(log(r) / log_q) from position -1, and the stream left just
-    after the draw whose skip runs past the last pair."""
-    found, last = [], -1
-    most = max(1, (1 << 62) // (pairs + 1))  # skips are clipped at pairs + 1: a batch's sum stays in int64
-    while True:
-        count = int(min(max(1.02 * expected + 64, 64), _DRAWS, most))
-        state = bits.state
-        skip = floor_log_ratio(python_randoms(bits, count), log_q)
-        position = last + np.cumsum(np.minimum(skip, pairs) + 1)  # clipped: past the end either way
-        past = int(np.searchsorted(position, pairs))  # the first position that is not a pair
-        if past < count:
-            found.append(position[:past])
-            bits.state = state  # give back the draws after that one
-            python_randoms(bits, past + 1)
-            return np.concatenate(found)
-        found.append(position)
-        last = int(position[-1])
-        expected = max(expected - count, 64.0)

@@ -66,23 +66,38 @@ def erdos_renyi_edges(n: int, p: float, seed: int) -> np.ndarray:
     pairs = n * (n - 1) // 2
     if log_q == 0.0:  # p below float resolution: networkx divides by zero; no pair is ever drawn
         return np.empty((0, 2), dtype=np.int64)
-    bits = python_random_bits(seed)
-    found, last, expected = [], -1, p * pairs
-    # Skips are clipped at pairs + 1 (past the end either way), so a batch's running sum stays in int64.
-    most = max(1, (1 << 62) // (pairs + 1))
-    while last < pairs:
-        count = int(min(max(1.02 * expected + 64, 64), 1 << 22, most))
-        r = python_randoms(bits, count)
-        skip = floor_log_ratio(1.0 - r, log_q)  # networkx: log(1 - random())
-        position = last + np.cumsum(np.minimum(skip, pairs) + 1)
-        found.append(position[position < pairs])
-        last = int(position[-1])
-        expected = max(expected - len(found[-1]), 64.0)
-    position = np.concatenate(found)
+    position = skip_positions(python_random_bits(seed), pairs, p, of_complement=True)
     v = np.floor((1 + np.sqrt(1 + 8 * position.astype(np.float64))) / 2).astype(np.int64)
     v -= v * (v - 1) // 2 > position  # the float root can be one off near a row's start
     v += (v + 1) * v // 2 <= position
     return np.stack([v, position - v * (v - 1) // 2], axis=1)
+
+
+def skip_positions(bits: np.random.MT19937, pairs: int, p: float, *, of_complement: bool) -> np.ndarray:
+    """The pairs among 0..pairs-1 that networkx's geometric skips pick (Batagelj & Brandes 2005): from
+    position -1, each `random()` r skips floor(log(x) / log(1 - p)) pairs and picks the next, x = 1 - r
+    (`fast_gnp_random_graph`, `of_complement`) or r (`stochastic_block_model`). Each skip reads one draw
+    whatever happened before, so a batch of skips is drawn at once and their running sum places the
+    picks; the stream is left just after the draw whose skip runs past the last pair, as networkx
+    leaves it. 0 < p < 1 with log(1 - p) < 0."""
+    log_q = math.log(1.0 - p)
+    found, last, expected = [], -1, p * pairs
+    most = max(1, (1 << 62) // (pairs + 1))  # skips are clipped at pairs + 1: a batch's sum stays in int64
+    while True:
+        count = int(min(max(1.02 * expected + 64, 64), _CHUNK, most))
+        state = bits.state
+        r = python_randoms(bits, count)
+        skip = floor_log_ratio(1.0 - r if of_complement else r, log_q)
+        position = last + np.cumsum(np.minimum(skip, pairs) + 1)  # clipped: past the end either way
+        past = int(np.searchsorted(position, pairs))  # the first position that is not a pair
+        if past < count:
+            found.append(position[:past])
+            bits.state = state  # give back the draws after that one
+            python_randoms(bits, past + 1)
+            return np.concatenate(found)
+        found.append(position)
+        last = int(position[-1])
+        expected = max(expected - count, 64.0)
 
 
 def floor_log_ratio(x: np.ndarray, log_q: float) -> np.ndarray:

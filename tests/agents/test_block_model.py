@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents import block_model
+from agents import block_model, generators
 from agents.block_model import block_model_edges
 from agents.graph import SocialGraph
 
@@ -69,6 +69,7 @@ def test_blocks_that_iterate_out_of_numerical_order() -> None:
 def test_draws_come_a_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks end mid-row inside a block and mid-way through the skips across blocks."""
     monkeypatch.setattr(block_model, "_DRAWS", 97)
+    monkeypatch.setattr(generators, "_CHUNK", 97)
     assert_networkx_graph([150, 120, 80], 0.2, 0.03, 4)
     assert_networkx_graph([40, 300], 0.9, 0.4, 5)
 
