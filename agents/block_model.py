@@ -21,8 +21,6 @@ same, and a block of L agents costs L(L - 1)/2 draws, done with array operations
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from agents.generators import python_random_bits, python_randoms, skip_positions
@@ -74,9 +72,6 @@ def _across(bits: np.random.MT19937, rows: np.ndarray, columns: np.ndarray, p: f
     if p >= 1:
         position = np.arange(pairs, dtype=np.int64)
     elif p <= 0 or pairs == 0:
-        return np.empty((0, 2), np.int64)
-    elif math.log(1 - p) == 0.0:  # p below float resolution: networkx divides by zero; no pair is drawn
-        python_randoms(bits, 1)
         return np.empty((0, 2), np.int64)
     else:
         position = skip_positions(bits, pairs, p, of_complement=False)

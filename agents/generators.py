@@ -62,11 +62,7 @@ def erdos_renyi_edges(n: int, p: float, seed: int) -> np.ndarray:
     if p >= 1:  # networkx gives the complete graph
         u, v = np.triu_indices(n, k=1)
         return np.stack([u, v], axis=1).astype(np.int64)
-    log_q = math.log(1.0 - p)
-    pairs = n * (n - 1) // 2
-    if log_q == 0.0:  # p below float resolution: networkx divides by zero; no pair is ever drawn
-        return np.empty((0, 2), dtype=np.int64)
-    position = skip_positions(python_random_bits(seed), pairs, p, of_complement=True)
+    position = skip_positions(python_random_bits(seed), n * (n - 1) // 2, p, of_complement=True)
     v = np.floor((1 + np.sqrt(1 + 8 * position.astype(np.float64))) / 2).astype(np.int64)
     v -= v * (v - 1) // 2 > position  # the float root can be one off near a row's start
     v += (v + 1) * v // 2 <= position
@@ -79,8 +75,12 @@ def skip_positions(bits: np.random.MT19937, pairs: int, p: float, *, of_compleme
     (`fast_gnp_random_graph`, `of_complement`) or r (`stochastic_block_model`). Each skip reads one draw
     whatever happened before, so a batch of skips is drawn at once and their running sum places the
     picks; the stream is left just after the draw whose skip runs past the last pair, as networkx
-    leaves it. 0 < p < 1 with log(1 - p) < 0."""
+    leaves it. 0 < p < 1; where p is below float resolution (log(1 - p) == 0), networkx divides by
+    zero: no pair is picked, and the one draw it would divide is taken."""
     log_q = math.log(1.0 - p)
+    if log_q == 0.0:
+        python_randoms(bits, 1)
+        return np.empty(0, dtype=np.int64)
     found, last, expected = [], -1, p * pairs
     most = max(1, (1 << 62) // (pairs + 1))  # skips are clipped at pairs + 1: a batch's sum stays in int64
     while True:

@@ -195,15 +195,11 @@ def arguments(doc: str, parser: argparse.ArgumentParser | None = None) -> tuple[
     """A benchmark's command line: the common options (and those `parser` already has, for a benchmark
     with options of its own), and the reporter its figures go to."""
     parser = parser or argparse.ArgumentParser(description=doc.splitlines()[0])
-    add_common_args(parser)
-    args = parser.parse_args()
-    return args, Reporter(args.json)
-
-
-def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller workloads, one repeat (minutes, not hours)")
     parser.add_argument("--repeats", type=int, help="interleaved repeats, best taken (default: 1 quick, 3 full)")
     parser.add_argument("--json", help="append the figures to this file as JSON lines (for run_all.py)")
+    args = parser.parse_args()
+    return args, Reporter(args.json)
 
 
 def repeats_of(args: argparse.Namespace) -> int:
